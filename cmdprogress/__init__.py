@@ -1,0 +1,33 @@
+"""cmdprogress: watch MRS / FusionInsight Manager commands from asyncio.
+
+>>> import cmdprogress
+>>> cmdprogress.CommandState.FAILED.is_terminal
+True
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import exceptions
+from ._models import CommandProgress, CommandState, FailedEntity, Step
+from ._policy import PollPolicy
+from ._stats import ClientStats
+from .exceptions import CommandFailed
+
+try:
+    __version__ = version("cmdprogress")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "ClientStats",
+    "CommandFailed",
+    "CommandProgress",
+    "CommandState",
+    "FailedEntity",
+    "PollPolicy",
+    "Step",
+    "__version__",
+    "exceptions",
+]

@@ -1,0 +1,64 @@
+"""How often the polling engine asks the Manager about each command."""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+from .exceptions import InvalidArgumentError
+
+__all__ = ["PollPolicy"]
+
+
+def _positive_finite(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgumentError(name, f"expected a number of seconds, got {type(value).__name__}")
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidArgumentError(name, f"must be a positive finite number, got {value!r}")
+
+
+@attrs.frozen
+class PollPolicy:
+    """The cadence of polling, per command and for the whole client.
+
+    - ``interval``: the first delay between two polls of a command, and the
+      delay right after a change was seen.
+    - ``max_interval``: the longest delay while nothing changes.
+    - ``backoff``: the factor the delay grows by after each unchanged poll.
+    - ``jitter``: the fraction (0 to 1) of random spread on each delay, so
+      commands started together do not poll in lockstep.
+    - ``max_requests_per_second``: an optional ceiling for the whole client.
+    - ``stall_timeout``: end a watch with ``CommandStalledError`` when a
+      command has not changed for this many seconds (``None``: never).
+
+    >>> PollPolicy(interval=0.5, max_interval=10.0).backoff
+    1.5
+    """
+
+    interval: float = 1.0
+    max_interval: float = 15.0
+    backoff: float = 1.5
+    jitter: float = 0.1
+    max_requests_per_second: float | None = None
+    stall_timeout: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _positive_finite("interval", self.interval)
+        _positive_finite("max_interval", self.max_interval)
+        if self.max_interval < self.interval:
+            raise InvalidArgumentError(
+                "max_interval",
+                f"must be >= interval ({self.max_interval!r} < {self.interval!r})",
+            )
+        _positive_finite("backoff", self.backoff)
+        if self.backoff < 1:
+            raise InvalidArgumentError("backoff", f"must be >= 1, got {self.backoff!r}")
+        if isinstance(self.jitter, bool) or not isinstance(self.jitter, int | float):
+            raise InvalidArgumentError("jitter", "expected a fraction between 0 and 1")
+        if not 0 <= self.jitter <= 1:
+            raise InvalidArgumentError("jitter", f"must be between 0 and 1, got {self.jitter!r}")
+        if self.max_requests_per_second is not None:
+            _positive_finite("max_requests_per_second", self.max_requests_per_second)
+        if self.stall_timeout is not None:
+            _positive_finite("stall_timeout", self.stall_timeout)

@@ -1,0 +1,301 @@
+"""Every error cmdprogress raises, in one tree.
+
+Catch :class:`CmdProgressError` to catch them all.  Builtin bases are added
+where the meaning matches, so ``except ValueError`` or ``except TimeoutError``
+keep working in code that does not know this library::
+
+    CmdProgressError
+    ├── InvalidArgumentError (ValueError)         a bad argument, raised before any request
+    │   └── InvalidCommandIdError                 a command id that is not a non-negative int
+    ├── TransportError                            the Manager could not be talked to
+    │   ├── ConnectError (ConnectionError)        refused, unreachable, reset, DNS failure
+    │   ├── TLSError                              certificate not trusted, hostname mismatch
+    │   ├── RequestTimeoutError (TimeoutError)    no answer within the read/connect timeout
+    │   └── RedirectError                         redirect loop, or a redirect we refuse
+    ├── HTTPStatusError                           the Manager answered with an unexpected status
+    │   └── UnknownCommandError (LookupError)     404 for a command id
+    ├── AuthenticationError                       logging in did not work
+    │   ├── LoginRejectedError                    wrong user name or password (never retried)
+    │   ├── AccountLockedError                    too many wrong passwords: wait, then retry
+    │   ├── PasswordChangeRequiredError           the Manager wants a new password first
+    │   └── SessionError                          a fresh login was still refused
+    ├── MalformedResponseError (ValueError)       a body that is not a progress document
+    │   └── ResponseTooLargeError                 a body over the size cap, refused unread
+    ├── ActionRejectedError                       start/stop/save answered FAILED, no command id
+    ├── CommandFailed                             the command ended FAILED (``.progress``)
+    ├── CommandStalledError (TimeoutError)        no change for longer than the stall timeout
+    └── ClientClosedError (RuntimeError)          the client is not open
+
+Every exception carries its context as attributes (``url``, ``status``,
+``command_id``, ...) and says in its message what happened and what to do.
+No message, attribute or ``repr`` ever holds a password or a session cookie,
+and URLs are shown without user info or query string.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._models import CommandProgress
+
+__all__ = [
+    "AccountLockedError",
+    "ActionRejectedError",
+    "AuthenticationError",
+    "ClientClosedError",
+    "CmdProgressError",
+    "CommandFailed",
+    "CommandStalledError",
+    "ConnectError",
+    "HTTPStatusError",
+    "InvalidArgumentError",
+    "InvalidCommandIdError",
+    "LoginRejectedError",
+    "MalformedResponseError",
+    "PasswordChangeRequiredError",
+    "RedirectError",
+    "RequestTimeoutError",
+    "ResponseTooLargeError",
+    "SessionError",
+    "TLSError",
+    "TransportError",
+    "UnknownCommandError",
+]
+
+
+def _excerpt(body: bytes | str | None, limit: int = 200) -> str:
+    """Return a short, single-line, printable excerpt of a response body."""
+    if body is None:
+        return ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class CmdProgressError(Exception):
+    """Base class of every error raised by cmdprogress.
+
+    Example::
+
+        try:
+            await client.wait(1234)
+        except cmdprogress.exceptions.CmdProgressError as e:
+            log.error("watching 1234 failed: %s", e)
+    """
+
+
+class InvalidArgumentError(CmdProgressError, ValueError):
+    """An argument given to cmdprogress is invalid; nothing was sent.
+
+    ``argument`` names the parameter, e.g. ``"max_concurrency"``.
+    """
+
+    def __init__(self, argument: str, message: str) -> None:
+        self.argument = argument
+        super().__init__(f"{argument}: {message}")
+
+
+class InvalidCommandIdError(InvalidArgumentError):
+    """A command id that is not a non-negative integer (or a string of digits).
+
+    Raised before any request, so the text never reaches a URL.
+    """
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+        shown = repr(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        super().__init__(
+            "command_id",
+            f"{shown} is not a command id; pass a non-negative integer such as 1234 "
+            "(the id returned by the asynchronous request)",
+        )
+
+
+class TransportError(CmdProgressError):
+    """The request did not get an HTTP answer from the Manager.
+
+    ``url`` is the URL that was requested (no credentials, no query string).
+    """
+
+    def __init__(self, message: str, *, url: str = "") -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class ConnectError(TransportError, ConnectionError):
+    """The connection could not be opened or broke mid-request."""
+
+
+class TLSError(TransportError):
+    """The TLS handshake failed: usually a certificate that is not trusted.
+
+    Pass the Manager's CA with ``ssl=ssl.create_default_context(cafile=...)``;
+    ``ssl=False`` turns verification off (not recommended).
+    """
+
+
+class RequestTimeoutError(TransportError, TimeoutError):
+    """The Manager did not answer within the configured timeout."""
+
+
+class RedirectError(TransportError):
+    """Too many redirects, a redirect loop, or a redirect that was refused."""
+
+
+class HTTPStatusError(CmdProgressError):
+    """The Manager answered with an HTTP status that is not a success.
+
+    Attributes: ``status``, ``url`` (no credentials), ``body_excerpt`` (at most
+    200 characters, one line), ``retry_after`` (seconds, when the Manager said),
+    ``command_id`` (when the request was about one command).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        url: str = "",
+        body: bytes | str | None = None,
+        retry_after: float | None = None,
+        command_id: int | None = None,
+    ) -> None:
+        self.status = status
+        self.url = url
+        self.body_excerpt = _excerpt(body)
+        self.retry_after = retry_after
+        self.command_id = command_id
+        super().__init__(message)
+
+
+class UnknownCommandError(HTTPStatusError, LookupError):
+    """The Manager does not know this command id (HTTP 404)."""
+
+
+class AuthenticationError(CmdProgressError):
+    """Logging in to the Manager did not work. Never holds the password.
+
+    ``url`` is the login URL involved, ``username`` the account name.
+    """
+
+    def __init__(self, message: str, *, url: str = "", username: str | None = None) -> None:
+        self.url = url
+        self.username = username
+        super().__init__(message)
+
+
+class LoginRejectedError(AuthenticationError):
+    """The user name or password was rejected.
+
+    It is never retried automatically: five wrong passwords in a row lock the
+    account for five minutes. Fix the credentials, then open a new client.
+    """
+
+
+class AccountLockedError(AuthenticationError):
+    """The account is locked after too many wrong passwords; wait, then retry."""
+
+
+class PasswordChangeRequiredError(AuthenticationError):
+    """The Manager requires the password to be changed before logging in.
+
+    Log in once in the Manager's web UI and set a new password.
+    """
+
+
+class SessionError(AuthenticationError):
+    """The Manager kept refusing the session right after a successful login."""
+
+
+class MalformedResponseError(CmdProgressError, ValueError):
+    """The Manager's answer is not a document cmdprogress understands.
+
+    ``errors`` lists readable paths of what was wrong, e.g.
+    ``"expected a number @ $.total_progress"``; ``body_excerpt`` shows the
+    start of the body; ``url`` and ``command_id`` say where it came from.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str = "",
+        command_id: int | None = None,
+        errors: list[str] | None = None,
+        body: bytes | str | None = None,
+    ) -> None:
+        self.url = url
+        self.command_id = command_id
+        self.errors: list[str] = list(errors or [])
+        self.body_excerpt = _excerpt(body)
+        super().__init__(message)
+
+
+class ResponseTooLargeError(MalformedResponseError):
+    """The body is larger than ``max_body_size``; it was refused without being read."""
+
+
+class ActionRejectedError(CmdProgressError):
+    """A start/stop/save request was refused by the Manager (no command id to poll).
+
+    ``error_code`` and ``error_description`` are the Manager's; ``url`` the action's URL.
+    """
+
+    def __init__(
+        self, message: str, *, url: str = "", error_code: int = 0, error_description: str = ""
+    ) -> None:
+        self.url = url
+        self.error_code = error_code
+        self.error_description = error_description
+        super().__init__(message)
+
+
+class CommandFailed(CmdProgressError):  # noqa: N818 - the public name is fixed
+    """The command reached the terminal state FAILED.
+
+    ``progress`` is the terminal :class:`~cmdprogress.CommandProgress`, with
+    ``error_code``, ``error_description`` and ``failed_entities``.
+    """
+
+    def __init__(self, progress: CommandProgress) -> None:
+        self.progress = progress
+        detail = progress.error_description or "no description"
+        failed = ", ".join(f.entity for f in progress.failed_entities[:5])
+        more = f"; failed instances: {failed}" if failed else ""
+        super().__init__(
+            f"command {progress.command_id} failed "
+            f"(error_code {progress.error_code}: {detail}){more}"
+        )
+
+    @property
+    def command_id(self) -> int:
+        """The id of the command that failed."""
+        return self.progress.command_id
+
+
+class CommandStalledError(CmdProgressError, TimeoutError):
+    """The command's progress did not change for longer than the stall timeout.
+
+    ``progress`` is the last snapshot seen; ``stalled_for`` the seconds without change.
+    """
+
+    def __init__(self, progress: CommandProgress, stalled_for: float) -> None:
+        self.progress = progress
+        self.stalled_for = stalled_for
+        super().__init__(
+            f"command {progress.command_id} has not changed for {stalled_for:.0f}s "
+            f"(state {progress.raw_state or progress.state.value}, "
+            f"{progress.total_progress:g}%); it may be hung on the Manager"
+        )
+
+    @property
+    def command_id(self) -> int:
+        """The id of the stalled command."""
+        return self.progress.command_id
+
+
+class ClientClosedError(CmdProgressError, RuntimeError):
+    """The client is used outside its ``async with`` block."""

@@ -1,0 +1,67 @@
+"""The single entry point for tests, lint, typing, benchmarks and the soak.
+
+Works with an old system pip: every session upgrades pip inside its own
+virtualenv first, and dependency groups are read with
+``nox.project.dependency_groups`` (no pip >= 25.1 needed).
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+PYTHON = ["3.11"]
+
+
+def _install(session: nox.Session, *groups: str, extras: str = "") -> None:
+    session.install("--upgrade", "pip")
+    deps: list[str] = []
+    for group in groups:
+        deps.extend(nox.project.dependency_groups(PYPROJECT, group))
+    session.install("-e", f".{extras}", *deps)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite with branch coverage (fails under 95 %)."""
+    _install(session, "test")
+    session.run("coverage", "erase")
+    session.run(
+        "coverage", "run", "-m", "pytest", "-m", "not slow", *session.posargs
+    )
+    session.run("coverage", "combine", success_codes=[0, 1])
+    session.run("coverage", "report", "--fail-under=95")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    _install(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typing(session: nox.Session) -> None:
+    """mypy --strict on the package and on a file that uses the public API."""
+    _install(session, "typing")
+    session.run("mypy", "cmdprogress", "tests/typecheck_public_api.py")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks and write benchmarks/RESULTS.md (not run by default)."""
+    _install(session, "bench")
+    session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """The full soak test: thousands of commands under faults (not run by default)."""
+    _install(session, "test")
+    session.run("pytest", "-m", "slow", "tests/test_soak.py", *session.posargs,
+                env={"CMDPROGRESS_SOAK": "full"})
