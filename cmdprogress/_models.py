@@ -93,7 +93,9 @@ class CommandProgress:
     failed_entities: tuple[FailedEntity, ...] = ()
     total_step_size: int = 0
     cluster_id: int | None = None
-    raw_state: str = attrs.field(default=attrs.Factory(lambda self: self.state.value, takes_self=True))
+    raw_state: str = attrs.field(
+        default=attrs.Factory(lambda self: self.state.value, takes_self=True)
+    )
     wire_id: int = -1
 
     @property

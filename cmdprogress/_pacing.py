@@ -19,12 +19,12 @@ class Pacer:
 
     async def acquire(self) -> None:
         """Wait until the next request may be sent."""
-        return None
+        return
 
     def on_throttle(self, retry_after: float | None) -> None:
         """The Manager answered 429 or 503 (``retry_after`` in seconds if it said)."""
-        return None
+        return
 
     def on_success(self) -> None:
         """A request succeeded: recover gradually towards full speed."""
-        return None
+        return

@@ -13,7 +13,9 @@ __all__ = ["PollPolicy"]
 
 def _positive_finite(name: str, value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidArgumentError(name, f"expected a number of seconds, got {type(value).__name__}")
+        raise InvalidArgumentError(
+            name, f"expected a number of seconds, got {type(value).__name__}"
+        )
     if not math.isfinite(value) or value <= 0:
         raise InvalidArgumentError(name, f"must be a positive finite number, got {value!r}")
 

@@ -6,10 +6,11 @@ The client enters an :class:`Engine` in ``__aenter__`` and leaves it in
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from ._client import Client
 
 

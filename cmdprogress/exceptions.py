@@ -253,7 +253,7 @@ class ActionRejectedError(CmdProgressError):
         super().__init__(message)
 
 
-class CommandFailed(CmdProgressError):  # noqa: N818 - the public name is fixed
+class CommandFailed(CmdProgressError):
     """The command reached the terminal state FAILED.
 
     ``progress`` is the terminal :class:`~cmdprogress.CommandProgress`, with
