@@ -33,6 +33,16 @@ class PollPolicy:
     - ``max_requests_per_second``: an optional ceiling for the whole client.
     - ``stall_timeout``: end a watch with ``CommandStalledError`` when a
       command has not changed for this many seconds (``None``: never).
+    - ``outage_grace``: how long a command may keep failing with transient
+      errors (connection refused, timeouts, 5xx, 429) *after* the transport's
+      own retries before its watch ends with the last error. Until then the
+      engine keeps the command and polls it again at ``max_interval``, so a
+      Manager restart does not end hundreds of watches. ``0`` ends the watch
+      at the first exhausted retry; ``None`` never gives up.
+    - ``throttle_pause``: the pause of the whole client after a 429/503
+      that carries no ``Retry-After``.
+    - ``max_commands``: the most commands one client watches at once; adding
+      more raises ``InvalidArgumentError`` instead of growing without bound.
 
     >>> PollPolicy(interval=0.5, max_interval=10.0).backoff
     1.5
@@ -44,6 +54,9 @@ class PollPolicy:
     jitter: float = 0.1
     max_requests_per_second: float | None = None
     stall_timeout: float | None = None
+    outage_grace: float | None = 300.0
+    throttle_pause: float = 1.0
+    max_commands: int = 100_000
 
     def __attrs_post_init__(self) -> None:
         _positive_finite("interval", self.interval)
@@ -64,3 +77,19 @@ class PollPolicy:
             _positive_finite("max_requests_per_second", self.max_requests_per_second)
         if self.stall_timeout is not None:
             _positive_finite("stall_timeout", self.stall_timeout)
+        if self.outage_grace is not None:
+            if isinstance(self.outage_grace, bool) or not isinstance(
+                self.outage_grace, int | float
+            ):
+                raise InvalidArgumentError("outage_grace", "expected a number of seconds or None")
+            if not math.isfinite(self.outage_grace) or self.outage_grace < 0:
+                raise InvalidArgumentError(
+                    "outage_grace", f"must be >= 0 and finite, got {self.outage_grace!r}"
+                )
+        _positive_finite("throttle_pause", self.throttle_pause)
+        if isinstance(self.max_commands, bool) or not isinstance(self.max_commands, int):
+            raise InvalidArgumentError("max_commands", "expected a positive integer")
+        if self.max_commands < 1:
+            raise InvalidArgumentError(
+                "max_commands", f"must be at least 1, got {self.max_commands!r}"
+            )
