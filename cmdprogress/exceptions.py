@@ -24,6 +24,7 @@ keep working in code that does not know this library::
     ├── ActionRejectedError                       start/stop/save answered FAILED, no command id
     ├── CommandFailed                             the command ended FAILED (``.progress``)
     ├── CommandStalledError (TimeoutError)        no change for longer than the stall timeout
+    ├── CommandErrorGroup (ExceptionGroup)        several watched commands ended with errors
     └── ClientClosedError (RuntimeError)          the client is not open
 
 Every exception carries its context as attributes (``url``, ``status``,
@@ -37,6 +38,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from ._models import CommandProgress
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "AuthenticationError",
     "ClientClosedError",
     "CmdProgressError",
+    "CommandErrorGroup",
     "CommandFailed",
     "CommandStalledError",
     "ConnectError",
@@ -295,6 +299,60 @@ class CommandStalledError(CmdProgressError, TimeoutError):
     def command_id(self) -> int:
         """The id of the stalled command."""
         return self.progress.command_id
+
+
+class CommandErrorGroup(ExceptionGroup[Exception], CmdProgressError):
+    """Several commands of one ``watch_many`` / ``wait_all`` ended with errors.
+
+    Raised only after every other command has ended, so nothing is lost:
+    ``errors`` maps each failed command id to its error (also in
+    ``exceptions``), ``results`` maps every command that did end to its
+    terminal snapshot. A single error is raised as itself, not in a group.
+
+    Example::
+
+        try:
+            finals = await client.wait_all(ids)
+        except* UnknownCommandError as group:
+            log.warning("unknown ids: %s", sorted(group.errors))
+    """
+
+    errors: dict[int, Exception]
+    results: dict[int, CommandProgress]
+
+    def __new__(
+        cls,
+        message: str,
+        exceptions: Sequence[Exception],
+        results: Mapping[int, CommandProgress] | None = None,
+        *,
+        errors: Mapping[int, Exception] | None = None,
+    ) -> CommandErrorGroup:
+        self = super().__new__(cls, message, exceptions)
+        self.results = dict(results or {})
+        if errors is None:
+            errors = {}
+            for e in exceptions:
+                cid = getattr(e, "command_id", None)
+                if isinstance(cid, int):
+                    errors[cid] = e
+        kept = {id(e) for e in exceptions}
+        self.errors = {cid: e for cid, e in errors.items() if id(e) in kept}
+        return self
+
+    def __init__(
+        self,
+        message: str,
+        exceptions: Sequence[Exception],
+        results: Mapping[int, CommandProgress] | None = None,
+        *,
+        errors: Mapping[int, Exception] | None = None,
+    ) -> None:
+        super().__init__(message, exceptions)
+
+    def derive(self, excs: Sequence[Exception]) -> CommandErrorGroup:  # type: ignore[override]
+        """Keep the type, the results and the ids when ``except*`` splits the group."""
+        return CommandErrorGroup(self.message, excs, self.results, errors=self.errors)
 
 
 class ClientClosedError(CmdProgressError, RuntimeError):
