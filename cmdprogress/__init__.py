@@ -10,6 +10,9 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from . import exceptions
+from ._auth import BasicAuth, CASAuth
+from ._client import Client
+from ._http import RetryPolicy, Timeouts
 from ._models import CommandProgress, CommandState, FailedEntity, Step
 from ._policy import PollPolicy
 from ._stats import ClientStats
@@ -21,13 +24,18 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "BasicAuth",
+    "CASAuth",
+    "Client",
     "ClientStats",
     "CommandFailed",
     "CommandProgress",
     "CommandState",
     "FailedEntity",
     "PollPolicy",
+    "RetryPolicy",
     "Step",
+    "Timeouts",
     "__version__",
     "exceptions",
 ]

@@ -1,0 +1,403 @@
+"""The :class:`Client` a user opens with ``async with``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import ssl as ssl_module
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from yarl import URL
+
+from ._auth import BasicAuth, CASAuth, Login, parse_http_url
+from ._convert import decode_action, decode_progress
+from ._http import RetryPolicy, Timeouts, Transport, safe_url
+from ._models import CommandState
+from ._pacing import Pacer
+from ._policy import PollPolicy
+from ._stats import ClientStats
+from ._watch import Engine
+from .exceptions import (
+    ActionRejectedError,
+    ClientClosedError,
+    InvalidArgumentError,
+    InvalidCommandIdError,
+)
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    import aiohttp
+
+    from ._models import CommandProgress
+
+__all__ = ["Client", "validate_command_id"]
+
+logger = logging.getLogger("cmdprogress.client")
+
+# The Manager's ids are Java longs.
+_MAX_ID: Final = 2**63 - 1
+_MAX_ID_DIGITS: Final = len(str(_MAX_ID))
+_SERVICE_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+
+SSLArg = ssl_module.SSLContext | bool | str | os.PathLike[str] | None
+
+
+def validate_command_id(value: object) -> int:
+    """Return ``value`` as a command id, or raise ``InvalidCommandIdError`` (a ``ValueError``).
+
+    Accepted: a non-negative ``int`` (not a ``bool``) up to 2**63 - 1, or a
+    string of ASCII digits with the same bound.  Nothing else, so no caller
+    text ever reaches a URL path.
+
+    >>> validate_command_id("0042")
+    42
+    """
+    if value.__class__ is int or (isinstance(value, int) and not isinstance(value, bool)):
+        number = int(value)
+        if 0 <= number <= _MAX_ID:
+            return number
+        raise InvalidCommandIdError(value)
+    if (
+        isinstance(value, str)
+        and 0 < len(value) <= _MAX_ID_DIGITS
+        and value.isascii()
+        and value.isdigit()
+    ):
+        number = int(value)
+        if number <= _MAX_ID:
+            return number
+    raise InvalidCommandIdError(value)
+
+
+def _validate_cluster_id(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_ID:
+        raise InvalidArgumentError(
+            "cluster_id", f"expected a non-negative int such as 1, got {value!r:.60}"
+        )
+    return int(value)
+
+
+def _validate_service(value: object) -> str:
+    if not isinstance(value, str) or _SERVICE_NAME.fullmatch(value) is None:
+        raise InvalidArgumentError(
+            "service",
+            f"{value!r:.60} is not a service name; use the Manager's name such as 'HDFS' "
+            "(letters, digits, '_' and '-')",
+        )
+    return value
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentError(name, f"expected an int, got {type(value).__name__}")
+    if value < 1:
+        raise InvalidArgumentError(name, f"must be >= 1, got {value!r}")
+    return value
+
+
+class Client:
+    """An asyncio client for one MRS / FusionInsight Manager.
+
+    Open it with ``async with``: that creates one HTTP session (a connection
+    pool of ``max_concurrency`` connections, a cookie jar for the Manager)
+    and the polling engine; leaving the block closes both.
+
+    - ``base_url``: the Manager's web address, e.g. ``"https://10.0.0.5:28443"``.
+    - ``auth``: :class:`CASAuth` (security clusters), :class:`BasicAuth`
+      (MRS 3.x) or ``None`` (non-security clusters).
+    - ``ssl``: ``None`` verifies with the system CAs; an ``ssl.SSLContext`` is
+      used as given; a path to a CA bundle (PEM) trusts that CA; ``False``
+      turns verification off (logged as a warning once).
+    - ``max_concurrency``: the most requests in flight at once; waiting for a
+      slot does not count against ``timeout``.
+    - ``poll``: the cadence of :meth:`watch` / :meth:`wait` (see :class:`PollPolicy`).
+    - ``retry``: how transient failures are retried (see :class:`RetryPolicy`).
+    - ``timeout``: per-request limits (see :class:`Timeouts`).
+    - ``max_body_size``: the largest answer read, in bytes (default 1 MiB).
+    - ``trace_configs``: ``aiohttp.TraceConfig`` objects for tracing/metrics.
+
+    Example::
+
+        async with Client("https://10.0.0.5:28443", auth=CASAuth("admin", pw),
+                          ssl="manager-ca.pem") as client:
+            cid = await client.start_service("HDFS")
+            progress = await client.get_progress(cid)
+            print(progress.state, progress.total_progress)
+    """
+
+    def __init__(
+        self,
+        base_url: str | URL,
+        *,
+        auth: CASAuth | BasicAuth | None = None,
+        ssl: SSLArg = None,
+        max_concurrency: int = 32,
+        poll: PollPolicy | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Timeouts | None = None,
+        max_body_size: int = 1 << 20,
+        trace_configs: list[aiohttp.TraceConfig] | None = None,
+    ) -> None:
+        self._base_url = parse_http_url("base_url", base_url)
+        if auth is not None and not isinstance(auth, CASAuth | BasicAuth):
+            raise InvalidArgumentError(
+                "auth", f"expected CASAuth, BasicAuth or None, got {type(auth).__name__}"
+            )
+        if not (ssl is None or isinstance(ssl, bool | ssl_module.SSLContext | str | os.PathLike)):
+            raise InvalidArgumentError(
+                "ssl",
+                f"expected None, False, an ssl.SSLContext or a CA file path, "
+                f"got {type(ssl).__name__}",
+            )
+        if isinstance(ssl, str) and not ssl:
+            raise InvalidArgumentError("ssl", "an empty CA file path")
+        self._max_concurrency = _positive_int("max_concurrency", max_concurrency)
+        self._max_body_size = _positive_int("max_body_size", max_body_size)
+        if poll is None:
+            poll = PollPolicy()
+        elif not isinstance(poll, PollPolicy):
+            raise InvalidArgumentError("poll", f"expected a PollPolicy, got {type(poll).__name__}")
+        if retry is None:
+            retry = RetryPolicy()
+        elif not isinstance(retry, RetryPolicy):
+            raise InvalidArgumentError(
+                "retry", f"expected a RetryPolicy, got {type(retry).__name__}"
+            )
+        if timeout is None:
+            timeout = Timeouts()
+        elif not isinstance(timeout, Timeouts):
+            raise InvalidArgumentError(
+                "timeout", f"expected a Timeouts, got {type(timeout).__name__}"
+            )
+        if trace_configs is not None and not isinstance(trace_configs, list | tuple):
+            raise InvalidArgumentError("trace_configs", "expected a list of aiohttp.TraceConfig")
+        self._auth = auth
+        self._ssl = ssl
+        self._retry = retry
+        self._timeout = timeout
+        self._trace_configs = list(trace_configs) if trace_configs is not None else None
+        self.poll = poll
+        self.stats = ClientStats()
+        self._pacer = Pacer.from_policy(poll)
+        self._transport: Transport | None = None
+        self._engine: Engine | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._warned_insecure = False
+        base = str(self._base_url)
+        self._progress_prefix = base + "/web/v1/common/command/"
+        self._maintain_prefix = base + "/web/v1/maintain/cluster/"
+        self._config_prefix = base + "/web/v1/config/cluster/"
+
+    def __repr__(self) -> str:
+        state = "open" if self._transport is not None else "closed"
+        return (
+            f"Client({str(self._base_url)!r}, auth={self._auth!r}, "
+            f"max_concurrency={self._max_concurrency}, {state})"
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The Manager's web address this client talks to (no trailing slash)."""
+        return str(self._base_url)
+
+    @property
+    def is_open(self) -> bool:
+        """True inside the ``async with`` block."""
+        return self._transport is not None
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def _ssl_context(self) -> ssl_module.SSLContext | bool:
+        ssl = self._ssl
+        if ssl is None or ssl is True:
+            return True
+        if ssl is False:
+            if not self._warned_insecure:
+                self._warned_insecure = True
+                logger.warning(
+                    "TLS certificate verification is OFF for %s (ssl=False): anyone on the "
+                    "path can read the password and the session; pass the Manager's CA instead",
+                    self._base_url.origin(),
+                )
+            return False
+        if isinstance(ssl, ssl_module.SSLContext):
+            return ssl
+        path = os.fspath(ssl)
+        try:
+            return ssl_module.create_default_context(cafile=path)
+        except (OSError, ssl_module.SSLError) as e:
+            raise InvalidArgumentError(
+                "ssl", f"cannot load the CA file {path!r} ({e}); pass a PEM file"
+            ) from None
+
+    async def __aenter__(self) -> Client:
+        if self._stack is not None:
+            raise ClientClosedError(
+                "this Client is already open; use one `async with` block at a time"
+            )
+        ssl = self._ssl_context()
+        stack = contextlib.AsyncExitStack()
+        self._stack = stack
+        try:
+            transport = Transport(
+                self._base_url,
+                ssl=ssl,
+                max_concurrency=self._max_concurrency,
+                retry=self._retry,
+                timeout=self._timeout,
+                max_body_size=self._max_body_size,
+                trace_configs=self._trace_configs,
+                stats=self.stats,
+                pacer=self._pacer,
+            )
+            stack.push_async_callback(transport.close)
+            if self._auth is not None:
+                transport.keeper = Login(self._auth, transport, self._base_url, self.stats)
+            self._transport = transport
+            self._engine = await stack.enter_async_context(Engine(self))
+        except BaseException:
+            self._transport = self._engine = self._stack = None
+            await stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack = self._stack
+        if stack is None:
+            return
+        try:
+            await stack.__aexit__(exc_type, exc, tb)
+        finally:
+            self._transport = self._engine = self._stack = None
+
+    def _open_transport(self) -> Transport:
+        transport = self._transport
+        if transport is None:
+            raise ClientClosedError(
+                "the Client is not open; use it inside `async with Client(...) as client:`"
+            )
+        return transport
+
+    # -- progress -----------------------------------------------------------
+
+    async def get_progress(self, command_id: int | str) -> CommandProgress:
+        """Fetch one snapshot of a command's progress.
+
+        Raises ``InvalidCommandIdError`` (before any request) for an id that
+        is not a non-negative integer, ``UnknownCommandError`` when the
+        Manager does not know it, and the transport, status and
+        authentication errors of :mod:`cmdprogress.exceptions`.
+
+        Example::
+
+            p = await client.get_progress(1234)
+            print(f"{p.state.value} {p.total_progress:.0f}%")
+        """
+        return await self._fetch_progress(validate_command_id(command_id))
+
+    async def _fetch_progress(self, command_id: int) -> CommandProgress:
+        """One logical poll of an already validated id (the engine's entry point)."""
+        transport = self._transport
+        if transport is None:
+            transport = self._open_transport()
+        url = self._progress_prefix + str(command_id) + "/progress"
+        answer = await transport.request(
+            "GET", URL(url, encoded=True), command_id=command_id, progress=True
+        )
+        try:
+            return decode_progress(command_id, answer.body, url=url)
+        except BaseException:
+            self.stats.errors += 1
+            raise
+
+    # -- actions ------------------------------------------------------------
+
+    async def start_service(self, service: str, *, cluster_id: int = 1) -> int:
+        """Start a service; return the command id to poll.
+
+        Raises ``ActionRejectedError`` when the Manager refuses (e.g. an
+        unknown service).
+
+        Example::
+
+            cid = await client.start_service("HDFS")
+            final = await client.wait(cid)
+        """
+        return await self._service_action(service, cluster_id, "start")
+
+    async def stop_service(self, service: str, *, cluster_id: int = 1) -> int:
+        """Stop a service; return the command id to poll.
+
+        Example::
+
+            cid = await client.stop_service("Yarn")
+        """
+        return await self._service_action(service, cluster_id, "stop")
+
+    async def save_configurations(
+        self, configurations_summary: Mapping[str, Any], *, cluster_id: int = 1
+    ) -> int:
+        """Save service configurations; return the command id to poll.
+
+        ``configurations_summary`` is the Manager's mandatory JSON object,
+        sent as given.
+
+        Example::
+
+            cid = await client.save_configurations({"services": [...]})
+        """
+        cluster = _validate_cluster_id(cluster_id)
+        if not isinstance(configurations_summary, Mapping):
+            raise InvalidArgumentError(
+                "configurations_summary",
+                f"expected a mapping (a JSON object), got {type(configurations_summary).__name__}",
+            )
+        body = {"configurations_summary": dict(configurations_summary)}
+        try:
+            json.dumps(body)
+        except (TypeError, ValueError) as e:
+            raise InvalidArgumentError(
+                "configurations_summary", f"is not JSON serialisable ({e})"
+            ) from None
+        url = f"{self._config_prefix}{cluster}/save"
+        return await self._action(url, body)
+
+    async def _service_action(self, service: str, cluster_id: int, verb: str) -> int:
+        name = _validate_service(service)
+        cluster = _validate_cluster_id(cluster_id)
+        url = f"{self._maintain_prefix}{cluster}/service/{name}/{verb}"
+        return await self._action(url, {"user_password": None, "only_self": True})
+
+    async def _action(self, url: str, body: Mapping[str, Any]) -> int:
+        transport = self._open_transport()
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("action POST %s", url)
+        answer = await transport.request(
+            "POST", URL(url, encoded=True), idempotent=False, json_body=body
+        )
+        try:
+            result = decode_action(answer.body, url=url)
+        except BaseException:
+            self.stats.errors += 1
+            raise
+        if result.state is CommandState.FAILED or result.id < 0:
+            self.stats.errors += 1
+            detail = result.error_description or "no description"
+            raise ActionRejectedError(
+                f"the Manager refused POST {safe_url(url)} (state {result.raw_state or '?'}, "
+                f"error_code {result.error_code}: {detail}); there is no command to poll",
+                url=safe_url(url),
+                error_code=result.error_code,
+                error_description=result.error_description,
+            )
+        return result.id

@@ -1,0 +1,628 @@
+"""The transport: one aiohttp session, the concurrency limiter, retries, status mapping.
+
+One :class:`Transport` per open :class:`~cmdprogress.Client`.  Three layers:
+
+- :meth:`Transport.exchange` sends ONE HTTP request (no redirects): pacing,
+  the limiter (waiting for a slot happens here, before aiohttp's timeouts
+  start), the body read under the size cap, transport errors mapped to
+  :mod:`cmdprogress.exceptions`.
+- :meth:`Transport.follow` follows redirects by hand, hop by hop, only between
+  origins we trust (the Manager, and the CAS server while logging in), so
+  cookies and credentials never go to a foreign host.
+- :meth:`Transport.request` is one logical request: login when needed, the
+  shared re-login after a session expiry, retries of transient failures with
+  capped exponential backoff and full jitter, and the status mapping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import random
+import re
+import ssl as ssl_module
+import time
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from .exceptions import (
+    AuthenticationError,
+    ConnectError,
+    HTTPStatusError,
+    InvalidArgumentError,
+    RedirectError,
+    RequestTimeoutError,
+    ResponseTooLargeError,
+    SessionError,
+    TLSError,
+    TransportError,
+    UnknownCommandError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ._pacing import Pacer
+    from ._stats import ClientStats
+
+__all__ = ["Answer", "RetryPolicy", "Timeouts", "Transport", "safe_url"]
+
+logger = logging.getLogger("cmdprogress.http")
+
+_DEBUG: Final = logging.DEBUG
+_RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+_THROTTLE_STATUSES: Final = frozenset({429, 503})
+_REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+_MAX_HOPS: Final = 10
+_CHUNK: Final = 64 * 1024
+_HTML_PROBE: Final = 4096
+# An HTML page that asks for a login: the CAS form (hidden `lt`), a link to the
+# CAS login, or a password field.  Compiled once; used only on HTML answers.
+_LOGIN_PAGE: Final = re.compile(
+    rb"""name\s*=\s*["']?lt\b|/cas/login|type\s*=\s*["']?password""", re.IGNORECASE
+)
+
+
+def safe_url(url: URL | str) -> str:
+    """Return ``url`` without user info, query string or fragment (for logs and errors).
+
+    >>> safe_url("https://admin:pw@10.0.0.5:28443/web/x?ticket=ST-1#top")
+    'https://10.0.0.5:28443/web/x'
+    """
+    u = URL(url) if isinstance(url, str) else url
+    return str(u.with_user(None).with_query(None).with_fragment(None))
+
+
+def _number(name: str, value: object, *, allow_zero: bool, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgumentError(
+            name, f"expected a number of seconds, got {type(value).__name__}"
+        )
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise InvalidArgumentError(name, f"must be {kind} finite number, got {value!r}")
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How transient failures are retried: capped exponential backoff with full jitter.
+
+    Retried: connection errors, timeouts, broken bodies and the answers 429,
+    500, 502, 503 and 504.  ``attempts`` counts the first try, so ``attempts=1``
+    turns retries off.  Before try *n* + 1 the client sleeps a random time
+    between 0 and ``min(max_backoff, backoff * 2 ** (n - 1))`` seconds, or
+    what the Manager's ``Retry-After`` asked for, capped at ``max_retry_after``.
+    Start/stop/save are not idempotent: they are retried only when the
+    request surely was not processed (connection refused, 429, 503).
+
+    >>> RetryPolicy(attempts=6, backoff=0.2).max_backoff
+    10.0
+    """
+
+    attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 10.0
+    max_retry_after: float = 60.0
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
+            raise InvalidArgumentError("attempts", "expected an int (1 turns retries off)")
+        if not 1 <= self.attempts <= 100:
+            raise InvalidArgumentError(
+                "attempts", f"must be between 1 and 100, got {self.attempts!r}"
+            )
+        _number("backoff", self.backoff, allow_zero=True)
+        _number("max_backoff", self.max_backoff, allow_zero=True)
+        if self.max_backoff < self.backoff:
+            raise InvalidArgumentError(
+                "max_backoff", f"must be >= backoff ({self.max_backoff!r} < {self.backoff!r})"
+            )
+        _number("max_retry_after", self.max_retry_after, allow_zero=True)
+
+    def delay(self, retry: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number ``retry`` (1 for the first retry).
+
+        >>> RetryPolicy().delay(1, retry_after=120.0)
+        60.0
+        """
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after)
+        ceiling = min(self.max_backoff, self.backoff * 2.0 ** min(retry - 1, 60))
+        return random.uniform(0.0, ceiling)
+
+
+@attrs.frozen
+class Timeouts:
+    """Per-request time limits in seconds (``None``: no limit).
+
+    - ``connect``: opening a connection, TLS handshake included.
+    - ``read``: the longest silence while waiting for or reading an answer.
+    - ``total``: one HTTP request from send to the last body byte.
+
+    Waiting for a free connection slot (``max_concurrency``) is not counted.
+
+    >>> Timeouts(read=5.0).connect
+    10.0
+    """
+
+    connect: float | None = 10.0
+    read: float | None = 30.0
+    total: float | None = 60.0
+
+    def __attrs_post_init__(self) -> None:
+        _number("timeout.connect", self.connect, allow_zero=False, allow_none=True)
+        _number("timeout.read", self.read, allow_zero=False, allow_none=True)
+        _number("timeout.total", self.total, allow_zero=False, allow_none=True)
+
+    def _aiohttp(self) -> aiohttp.ClientTimeout:
+        # `connect` of aiohttp includes the wait for a pooled connection; ours
+        # is the socket connect only (the wait happens in our limiter).
+        return aiohttp.ClientTimeout(
+            total=self.total, sock_connect=self.connect, sock_read=self.read
+        )
+
+
+class Answer:
+    """One HTTP answer, fully read: status, headers, body, the URL it came from."""
+
+    __slots__ = ("body", "headers", "status", "url")
+
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes, url: URL) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.url = url
+
+    def is_html(self) -> bool:
+        """True when the answer is (or looks like) an HTML page."""
+        ctype = self.headers.get("Content-Type", "")
+        if "html" in ctype.lower():
+            return True
+        return self.body[:64].lstrip()[:1] == b"<"
+
+    def is_login_page(self) -> bool:
+        """True for an HTML page that asks for a login (a session that expired)."""
+        return self.is_html() and _LOGIN_PAGE.search(self.body, 0, 1 << 16) is not None
+
+
+class SessionKeeper(Protocol):
+    """What the transport needs from the login side (see ``_auth.py``)."""
+
+    generation: int
+    """How many logins succeeded so far; 0 before the first."""
+
+    @property
+    def required(self) -> bool:
+        """True when requests need a login first."""
+
+    async def login(self, seen_generation: int) -> None:
+        """Log in unless another request already did since ``seen_generation``."""
+
+    def origins(self) -> frozenset[tuple[str, str, int | None]]:
+        """Origins a redirect may lead to while logging in (the CAS server)."""
+
+
+_EXPIRED: Final = object()
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when.timestamp() - time.time()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _origin(url: URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host or "", url.port)
+
+
+def _status_text(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+class Transport:
+    """The HTTP side of one open client (internal)."""
+
+    def __init__(
+        self,
+        base_url: URL,
+        *,
+        ssl: ssl_module.SSLContext | bool,
+        max_concurrency: int,
+        retry: RetryPolicy,
+        timeout: Timeouts,
+        max_body_size: int,
+        trace_configs: list[aiohttp.TraceConfig] | None,
+        stats: ClientStats,
+        pacer: Pacer,
+    ) -> None:
+        self.base_url = base_url
+        self.origin = _origin(base_url)
+        self.retry = retry
+        self.max_body_size = max_body_size
+        self.stats = stats
+        self.pacer = pacer
+        self.keeper: SessionKeeper | None = None
+        self._limiter = asyncio.Semaphore(max_concurrency)
+        self.cookie_jar = aiohttp.CookieJar(unsafe=True)
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max_concurrency, ssl=ssl),
+            cookie_jar=self.cookie_jar,
+            timeout=timeout._aiohttp(),
+            trace_configs=trace_configs,
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
+            headers={"Accept": "application/json", "User-Agent": "cmdprogress"},
+        )
+
+    async def close(self) -> None:
+        """Close the session and every pooled connection."""
+        await self.session.close()
+
+    # -- one HTTP request -------------------------------------------------------
+
+    async def exchange(
+        self,
+        method: str,
+        url: URL,
+        *,
+        command_id: int | None = None,
+        progress: bool = False,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+        json_body: Any = None,
+    ) -> Answer:
+        """Send one request (no redirects) and read its body under the size cap."""
+        await self.pacer.acquire()
+        stats = self.stats
+        async with self._limiter:
+            if progress:
+                stats.in_flight += 1
+                if stats.in_flight > stats.peak_in_flight:
+                    stats.peak_in_flight = stats.in_flight
+                stats.polls[command_id] += 1  # type: ignore[index]
+            stats.requests += 1
+            if logger.isEnabledFor(_DEBUG):
+                logger.debug(
+                    "%s %s%s",
+                    method,
+                    safe_url(url),
+                    "" if command_id is None else f" (command {command_id})",
+                )
+            try:
+                async with self.session.request(
+                    method,
+                    url,
+                    allow_redirects=False,
+                    headers=headers,
+                    data=data,
+                    json=json_body,
+                ) as resp:
+                    body = await self._read(resp, url, command_id)
+                    return Answer(resp.status, resp.headers, body, url)
+            except TransportError:
+                raise
+            except aiohttp.ClientSSLError as e:
+                raise _tls_error(e, url) from None
+            except aiohttp.ClientConnectorError as e:
+                err = ConnectError(
+                    f"cannot connect to {e.host}:{e.port} ({_reason(e)}); check the address "
+                    "and that the Manager is reachable",
+                    url=safe_url(url),
+                )
+                err.request_sent = False  # type: ignore[attr-defined]
+                raise err from None
+            except (TimeoutError, aiohttp.ServerTimeoutError) as e:
+                raise RequestTimeoutError(
+                    f"{method} {safe_url(url)} got no answer in time ({_reason(e)}); "
+                    "raise Timeouts(read=..., total=...) if the Manager is just slow",
+                    url=safe_url(url),
+                ) from None
+            except ssl_module.SSLError as e:
+                raise _tls_error(e, url) from None
+            except (aiohttp.ClientError, OSError) as e:
+                raise ConnectError(
+                    f"{method} {safe_url(url)}: the connection broke ({_reason(e)})",
+                    url=safe_url(url),
+                ) from None
+            finally:
+                if progress:
+                    stats.in_flight -= 1
+
+    async def _read(self, resp: aiohttp.ClientResponse, url: URL, command_id: int | None) -> bytes:
+        cap = self.max_body_size
+        length = resp.content_length
+        if length is not None and length > cap:
+            raise _too_large(url, command_id, cap, f"Content-Length {length}")
+        if length is not None and "Content-Encoding" not in resp.headers:
+            return await resp.read()
+        chunks: list[bytes] = []
+        size = 0
+        content = resp.content
+        while True:
+            chunk = await content.read(_CHUNK)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > cap:
+                raise _too_large(url, command_id, cap, f"more than {cap} bytes")
+            chunks.append(chunk)
+
+    # -- redirects --------------------------------------------------------------
+
+    async def follow(
+        self,
+        method: str,
+        url: URL,
+        *,
+        command_id: int | None = None,
+        progress: bool = False,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+        json_body: Any = None,
+        login: bool = False,
+    ) -> Answer | object:
+        """Send a request and follow redirects among trusted origins.
+
+        Outside a login, a redirect to a login page means the session expired:
+        the sentinel ``_EXPIRED`` is returned.  ``headers`` (credentials) are
+        only sent to the origin of ``url``.
+        """
+        allowed = {self.origin}
+        keeper = self.keeper
+        if keeper is not None:
+            allowed |= keeper.origins()
+        first_origin = _origin(url)
+        seen: set[tuple[str, str]] = set()
+        for _ in range(_MAX_HOPS):
+            answer = await self.exchange(
+                method,
+                url,
+                command_id=command_id,
+                progress=progress,
+                headers=headers,
+                data=data,
+                json_body=json_body,
+            )
+            if answer.status not in _REDIRECT_STATUSES:
+                return answer
+            location = answer.headers.get("Location")
+            if not location:
+                return answer
+            target = url.join(URL(location))
+            if not login and _is_login_location(target):
+                return _EXPIRED
+            origin = _origin(target)
+            if origin not in allowed:
+                raise RedirectError(
+                    f"{method} {safe_url(url)} redirected to another host "
+                    f"({safe_url(target.origin())}); refused so that no cookie or credential "
+                    "leaves the Manager",
+                    url=safe_url(url),
+                )
+            key = (method, str(target))
+            if key in seen:
+                raise RedirectError(
+                    f"{method} {safe_url(url)}: redirect loop at {safe_url(target)}",
+                    url=safe_url(url),
+                )
+            seen.add(key)
+            if answer.status in (301, 302, 303) and method != "GET":
+                method, data, json_body = "GET", None, None
+            if origin != first_origin:
+                headers = None
+            url = target
+            if logger.isEnabledFor(_DEBUG):
+                logger.debug("redirected (%d) to %s", answer.status, safe_url(target))
+        raise RedirectError(
+            f"{method} {safe_url(url)}: more than {_MAX_HOPS} redirects", url=safe_url(url)
+        )
+
+    # -- one logical request ----------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        url: URL,
+        *,
+        command_id: int | None = None,
+        progress: bool = False,
+        idempotent: bool = True,
+        json_body: Any = None,
+    ) -> Answer:
+        """One logical request: login, re-login, retries, status mapping; a 2xx answer."""
+        try:
+            return await self._request(method, url, command_id, progress, idempotent, json_body)
+        except BaseException:
+            self.stats.errors += 1
+            raise
+
+    async def _request(
+        self,
+        method: str,
+        url: URL,
+        command_id: int | None,
+        progress: bool,
+        idempotent: bool,
+        json_body: Any,
+    ) -> Answer:
+        keeper = self.keeper
+        relogged = False
+        force_login = False
+        generation = 0
+        tries = 0
+        attempts = self.retry.attempts
+        while True:
+            tries += 1
+            retry_after: float | None = None
+            try:
+                if keeper is not None:
+                    if force_login or keeper.required:
+                        await keeper.login(generation if force_login else keeper.generation)
+                        force_login = False
+                    generation = keeper.generation
+                answer = await self.follow(
+                    method, url, command_id=command_id, progress=progress, json_body=json_body
+                )
+            except (ConnectError, RequestTimeoutError, HTTPStatusError) as e:
+                # HTTPStatusError comes only from a login step that met a 5xx/429.
+                if tries >= attempts or not (idempotent or not getattr(e, "request_sent", True)):
+                    raise
+                failure = str(e)
+            else:
+                expired = not isinstance(answer, Answer)
+                if isinstance(answer, Answer):
+                    status = answer.status
+                    if 200 <= status < 300:
+                        if not answer.is_login_page():
+                            if progress:
+                                self.pacer.on_success()
+                            return answer
+                        expired = True
+                    elif status == 401:
+                        expired = True
+                    elif status in _RETRY_STATUSES:
+                        retry_after = _retry_after(answer.headers)
+                        if status in _THROTTLE_STATUSES:
+                            self.stats.throttled += 1
+                            self.pacer.on_throttle(retry_after)
+                        may_retry = idempotent or status in _THROTTLE_STATUSES
+                        if tries >= attempts or not may_retry:
+                            raise self._status_error(
+                                method, answer, command_id, progress, tries, retry_after
+                            )
+                        failure = f"the Manager answered {_status_text(status)}"
+                    else:
+                        raise self._status_error(
+                            method, answer, command_id, progress, tries, retry_after
+                        )
+                if expired:
+                    # 302 to the login page, 401, or a login page answered with 200.
+                    if keeper is None:
+                        raise AuthenticationError(
+                            f"{method} {safe_url(url)}: the Manager asks for a login; pass "
+                            "auth=CASAuth(user, password) or auth=BasicAuth(user, password)",
+                            url=safe_url(url),
+                        )
+                    if relogged:
+                        raise SessionError(
+                            f"{method} {safe_url(url)}: the Manager still refuses the session "
+                            "right after a successful login; check that the account may use "
+                            "the web API",
+                            url=safe_url(url),
+                        )
+                    relogged = force_login = True
+                    tries -= 1  # a re-login does not use up a retry
+                    if logger.isEnabledFor(_DEBUG):
+                        logger.debug(
+                            "%s %s%s: session expired",
+                            method,
+                            safe_url(url),
+                            "" if command_id is None else f" (command {command_id})",
+                        )
+                    continue
+            self.stats.retries += 1
+            delay = self.retry.delay(tries, retry_after)
+            logger.warning(
+                "%s %s%s: %s; retry %d of %d in %.2fs",
+                method,
+                safe_url(url),
+                "" if command_id is None else f" (command {command_id})",
+                failure,
+                tries,
+                attempts - 1,
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+    def _status_error(
+        self,
+        method: str,
+        answer: Answer,
+        command_id: int | None,
+        progress: bool,
+        tries: int,
+        retry_after: float | None,
+    ) -> HTTPStatusError:
+        status = answer.status
+        where = safe_url(answer.url)
+        if progress and status == 404:
+            return UnknownCommandError(
+                f"the Manager does not know command {command_id} (404 at {where}); "
+                "check the id (it comes from the start/stop/save answer)",
+                status=status,
+                url=where,
+                body=answer.body,
+                command_id=command_id,
+            )
+        if status in _RETRY_STATUSES:
+            what = f"after {tries} attempt{'s' if tries > 1 else ''}; " + (
+                "the Manager is overloaded or down, try again later"
+                if tries > 1
+                else "not retried (the request may have been processed)"
+            )
+        elif status == 403:
+            what = "the account lacks the rights for this call"
+        else:
+            what = "not retried"
+        return HTTPStatusError(
+            f"{method} {where} answered {_status_text(status)} ({what})",
+            status=status,
+            url=where,
+            body=answer.body,
+            retry_after=retry_after,
+            command_id=command_id,
+        )
+
+
+def _is_login_location(url: URL) -> bool:
+    path = url.path
+    return path.endswith(("/login", "/login.htm", "/login.html")) or "/cas/" in path
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e) or type(e).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _tls_error(e: BaseException, url: URL) -> TLSError:
+    where = f"{url.host}:{url.port}"
+    return TLSError(
+        f"TLS with {where} failed ({_reason(e)}). If the Manager uses a private CA, pass it: "
+        "ssl=ssl.create_default_context(cafile='manager-ca.pem') (or ssl='manager-ca.pem'); "
+        "ssl=False turns verification off (not recommended)",
+        url=safe_url(url),
+    )
+
+
+def _too_large(url: URL, command_id: int | None, cap: int, seen: str) -> ResponseTooLargeError:
+    where = safe_url(url)
+    return ResponseTooLargeError(
+        f"the answer of {where} is too large ({seen}, max_body_size={cap}); refused unread. "
+        "Raise max_body_size if the Manager really sends such bodies",
+        url=where,
+        command_id=command_id,
+        errors=[f"body larger than {cap} bytes"],
+    )
