@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 import sys
 import timeit
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cmdprogress._convert import _decode_progress, _loads_orjson, _loads_stdlib
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 try:
     import orjson
@@ -111,7 +113,9 @@ def main() -> int:
         ]
         if orjson is not None:
             rows[1:1] = [("orjson.loads", lambda b=body: orjson.loads(b))]
-            rows.append(("decode (orjson)", lambda b=body: _decode_progress(_loads_orjson, 1, b, "")))
+            rows.append(
+                ("decode (orjson)", lambda b=body: _decode_progress(_loads_orjson, 1, b, ""))
+            )
         times = {name: _per_call(fn) for name, fn in rows}
         base = times["json.loads"]
         print(f"\n{label} ({len(body)} bytes)")

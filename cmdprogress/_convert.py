@@ -256,7 +256,13 @@ def _object_hook_factory(cls: type[Any], conv: cattrs.Converter) -> Callable[[An
             obj = _normalise_keys(obj, aliases)
         return inner(obj, cls)
 
-    return structure_object
+    def structure_plain_object(obj: Any, _: object) -> Any:
+        if obj.__class__ is not dict:
+            _reject("an object", obj)
+        return inner(obj, cls)
+
+    # Without a check, a string would pass: ``"name" in "..."`` is a substring test.
+    return structure_object if aliases else structure_plain_object
 
 
 def _is_homogeneous_tuple(cls: Any) -> bool:
