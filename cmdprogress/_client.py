@@ -8,8 +8,8 @@ import logging
 import os
 import re
 import ssl as ssl_module
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 from yarl import URL
 
@@ -20,7 +20,7 @@ from ._models import CommandState
 from ._pacing import Pacer
 from ._policy import PollPolicy
 from ._stats import ClientStats
-from ._watch import Engine
+from ._watch import Engine, Watcher
 from .exceptions import (
     ActionRejectedError,
     ClientClosedError,
@@ -401,3 +401,126 @@ class Client:
                 error_description=result.error_description,
             )
         return result.id
+
+    # -- watching: thin wrappers over the polling engine (cmdprogress._watch) --
+
+    def _open_engine(self) -> Engine:
+        engine = self._engine
+        if engine is None:
+            raise ClientClosedError(
+                "the Client is not open; use it inside `async with Client(...) as client:`"
+            )
+        return engine
+
+    @property
+    def engine(self) -> Engine:
+        """The polling engine of this open client: ``stats`` and ``add_listener``.
+
+        Example::
+
+            client.engine.add_listener(lambda event: print(event.kind, event.command_id))
+            client.engine.stats.watched  # commands being polled right now
+        """
+        return self._open_engine()
+
+    def watch(self, command_id: int | str, *, since: CommandProgress | None = None) -> Watcher:
+        """Stream a command's snapshots: the first one, then each change, then the terminal one.
+
+        ``since`` resumes a watch: only snapshots different from it are
+        yielded (nothing if it is terminal). Errors (``UnknownCommandError``,
+        ``CommandStalledError``, ...) are raised from the loop. Leaving the
+        loop stops polling at once.
+
+        Example::
+
+            async for p in client.watch(1234):
+                print(f"{p.state.value} {p.total_progress:.0f}%")
+        """
+        cid = validate_command_id(command_id)
+        if since is not None and since.command_id != cid:
+            raise InvalidArgumentError(
+                "since", f"is a snapshot of command {since.command_id}, not of {cid}"
+            )
+        return self._open_engine().watcher((cid,), since=() if since is None else (since,))
+
+    def watch_many(
+        self, command_ids: Iterable[int | str], *, since: Iterable[CommandProgress] = ()
+    ) -> Watcher:
+        """Stream the snapshots of many commands, merged; ends when all have ended.
+
+        Per command the order is kept; a lagging consumer may skip
+        intermediate snapshots of the same state, never a state change or the
+        terminal one. Per-command errors are raised after the others ended
+        (one as itself, several as ``CommandErrorGroup``). ``since`` holds last
+        seen snapshots to resume from. The returned :class:`Watcher` also
+        takes ``add``/``discard`` while it runs.
+
+        Example::
+
+            async for p in client.watch_many([11, 12, 13]):
+                print(p.command_id, p.state.value)
+        """
+        ids = [validate_command_id(c) for c in command_ids]
+        return self._open_engine().watcher(ids, since=since)
+
+    def watcher(
+        self,
+        command_ids: Iterable[int | str] = (),
+        *,
+        since: Iterable[CommandProgress] = (),
+        close_when_done: bool = True,
+    ) -> Watcher:
+        """A multi-command watch to add ids to and drop ids from while it runs.
+
+        With ``close_when_done=False`` the stream waits for more ids when all
+        have ended, until ``close()`` or the end of the ``async with`` block.
+
+        Example::
+
+            async with client.watcher(close_when_done=False) as w:
+                w.add(await client.start_service("HDFS"))
+                async for p in w:
+                    if p.is_terminal and p.command_id == first:
+                        w.add(await client.start_service("Yarn"))
+        """
+        ids = [validate_command_id(c) for c in command_ids]
+        return self._open_engine().watcher(ids, since=since, close_when_done=close_when_done)
+
+    async def wait(self, command_id: int | str) -> CommandProgress:
+        """Wait for a command to end; return its COMPLETE snapshot.
+
+        Raises ``CommandFailed`` (with ``.progress``) if it ended FAILED.
+
+        Example::
+
+            final = await client.wait(await client.start_service("HDFS"))
+        """
+        cid = validate_command_id(command_id)
+        return await self._open_engine().wait(cid)
+
+    @overload
+    async def wait_all(
+        self, command_ids: Iterable[int | str], *, return_exceptions: Literal[False] = False
+    ) -> dict[int, CommandProgress]: ...
+    @overload
+    async def wait_all(
+        self, command_ids: Iterable[int | str], *, return_exceptions: Literal[True]
+    ) -> dict[int, CommandProgress | Exception]: ...
+
+    async def wait_all(
+        self, command_ids: Iterable[int | str], *, return_exceptions: bool = False
+    ) -> dict[int, CommandProgress] | dict[int, CommandProgress | Exception]:
+        """Wait for every command; return ``{id: terminal snapshot}``, FAILED ones included.
+
+        A command whose watch ends with an error is reported after all the
+        others ended: one error raised as itself, several as
+        ``CommandErrorGroup`` (whose ``.results`` holds the others'
+        snapshots). With ``return_exceptions=True`` errors are values instead.
+
+        Example::
+
+            finals = await client.wait_all(ids)
+            failed = [cid for cid, p in finals.items() if not p.succeeded]
+        """
+        ids = [validate_command_id(c) for c in command_ids]
+        return await self._open_engine().wait_all(ids, return_exceptions=return_exceptions)

@@ -1,26 +1,488 @@
-"""The polling engine (placeholder until the engine lands).
+"""The polling engine: one scheduler per client, and the watcher streams.
 
-The client enters an :class:`Engine` in ``__aenter__`` and leaves it in
-``__aexit__``; the engine owns the scheduler task and the watcher streams.
+The model
+=========
+
+- **One scheduler.** Each client runs one scheduler task holding a heap of
+  watched commands ordered by their next due time, plus at most
+  ``max_concurrency`` fetch workers (started on demand). A command is polled
+  once per due time however many watchers it has; nothing is polled for a
+  command nobody watches. Cost per poll: one heap push and pop (O(log n)).
+- **Cadence.** The first poll of a command is immediate. After a change the
+  next poll is ``interval`` later; while nothing changes the delay grows by
+  ``backoff`` up to ``max_interval``. Where ``total_progress`` advances, the
+  engine keeps a smoothed average of the time between observed changes and
+  waits that long after a change (never less than ``interval``, never more
+  than ``max_interval``), or less when the estimated end (the rate of
+  progress extrapolated to 100 %) comes sooner. If that poll finds nothing
+  new, the back-off restarts from ``interval``. Every delay is spread by
+  ``jitter`` (±10 % by default) so commands started together drift apart.
+  Requests also pass the client's :class:`~cmdprogress._pacing.Pacer`: the
+  rate ceiling and the whole-client slow-down after 429/503.
+- **Watchers.** Every watcher has a bounded mailbox per command. A snapshot is
+  delivered when it differs from the last one that watcher got (value
+  equality). A lagging consumer gets the latest snapshot of a state instead
+  of each intermediate one (a new snapshot in the same state replaces the
+  pending one), but every state transition and the terminal snapshot are
+  kept, in order; commands are served round-robin. At most 16 snapshots per
+  command wait for one watcher; only a command flapping between states
+  faster than the consumer reads can overflow that, and then the oldest
+  pending one is dropped (counted in ``stats.overflowed``).
+- **Errors** are per command: 404 (``UnknownCommandError``), a response that
+  stays malformed (3 polls in a row), a stall (``PollPolicy.stall_timeout``),
+  or transient failures (connection refused, timeouts, 5xx) lasting longer
+  than ``PollPolicy.outage_grace`` after the transport's own retries end
+  that command's watch; the others go on. A session expiry is handled by the
+  transport and never reaches the engine. A watch of one command raises the
+  error; a multi-command watch raises it after every other command ended: a
+  single error as itself, several as
+  :class:`~cmdprogress.exceptions.CommandErrorGroup` (with the others'
+  terminal snapshots on ``.results``). ``wait_all(..., return_exceptions=True)``
+  puts errors in the result instead.
+- **Stopping.** Leaving ``async for`` (break, exception, cancellation,
+  deadline), ``aclose()``, leaving ``async with`` or closing the client
+  unregisters the watcher at once; a command nobody watches any more is
+  dropped from the heap and its in-flight request, if any, is cancelled.
+  Nothing is sent to the Manager to stop a watch.
+- **Resume.** ``watch(cid, since=last)`` (and ``Watcher.resume(last)``) yields
+  only snapshots that differ from ``last``; if ``last`` is already terminal
+  nothing is yielded and no request is made.
+
+Watcher objects are async iterators, not async generators, so they never
+``yield`` from inside a task group or cancel scope, and leaving ``async for``
+releases them synchronously.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import collections
+import contextlib
+import heapq
+import itertools
+import logging
+import math
+import random
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING, Literal, Self, TypeAlias, overload
+
+import anyio
+import attrs
+
+from ._models import CommandProgress, CommandState
+from .exceptions import (
+    ClientClosedError,
+    CommandErrorGroup,
+    CommandFailed,
+    CommandStalledError,
+    ConnectError,
+    HTTPStatusError,
+    InvalidArgumentError,
+    MalformedResponseError,
+    RequestTimeoutError,
+    ResponseTooLargeError,
+    UnknownCommandError,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from anyio.abc import TaskGroup
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
     from ._client import Client
+    from ._policy import PollPolicy
+
+__all__ = ["Engine", "WatchEvent", "WatchStats", "Watcher"]
+
+log = logging.getLogger("cmdprogress.watch")
+
+MAX_PENDING = 16
+"""Snapshots of one command that may wait for one watcher (see the module docs)."""
+MAX_MALFORMED = 3
+"""Malformed answers in a row after which a command's watch ends."""
+_TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+
+_Item: TypeAlias = CommandProgress | Exception
+EventKind: TypeAlias = Literal["watch", "poll", "change", "retry", "end", "unwatch"]
 
 
-class Engine:
-    """One scheduler per client."""
+@attrs.frozen
+class WatchEvent:
+    """What the engine just did, for tracing and metrics hooks.
 
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    ``kind`` is one of:
 
-    async def __aenter__(self) -> Engine:
+    - ``"watch"`` / ``"unwatch"``: a command entered / left the scheduler;
+    - ``"poll"``: a poll answered (``progress`` set; ``elapsed`` its duration);
+    - ``"change"``: that answer differs from the previous one;
+    - ``"retry"``: a poll failed transiently and will be repeated (``error``);
+    - ``"end"``: the command's watch ended: terminal ``progress``, or ``error``.
+
+    Example::
+
+        def on_event(event: WatchEvent) -> None:
+            if event.kind == "poll":
+                histogram.record(event.elapsed, {"command": event.command_id})
+
+        client.engine.add_listener(on_event)
+    """
+
+    kind: EventKind
+    command_id: int
+    progress: CommandProgress | None = None
+    error: Exception | None = None
+    elapsed: float = 0.0
+
+
+@attrs.define
+class WatchStats:
+    """Counters of the polling engine (``client.engine.stats``); requests are on ``client.stats``.
+
+    >>> s = WatchStats()
+    >>> s.watched, s.polls
+    (0, 0)
+    """
+
+    watched: int = 0
+    """Commands in the scheduler right now."""
+    peak_watched: int = 0
+    """The most commands in the scheduler at once."""
+    watchers: int = 0
+    """Open watcher streams right now."""
+    polls: int = 0
+    """Polls made by the engine (one poll may be several requests after retries)."""
+    changes: int = 0
+    """Polls that found a snapshot different from the previous one."""
+    delivered: int = 0
+    """Snapshots put into watcher mailboxes."""
+    coalesced: int = 0
+    """Pending same-state snapshots replaced by a newer one for a lagging watcher."""
+    overflowed: int = 0
+    """Pending snapshots dropped because a watcher's mailbox for a command was full."""
+    retried: int = 0
+    """Polls that failed transiently and were repeated later (outages, malformed bodies)."""
+    ended: int = 0
+    """Commands that reached a terminal state."""
+    failed: int = 0
+    """Command watches that ended with an error (404, malformed, stall, outage)."""
+
+
+class _Command:
+    """The scheduler's record of one watched command (a few hundred bytes)."""
+
+    __slots__ = (
+        "changed_at",
+        "cid",
+        "delay",
+        "failing_since",
+        "gap",
+        "in_flight",
+        "last",
+        "malformed",
+        "progressed_at",
+        "scope",
+        "seq",
+        "watchers",
+    )
+
+    def __init__(self, cid: int) -> None:
+        self.cid = cid
+        self.watchers: dict[_Inbox, None] = {}
+        self.last: CommandProgress | None = None
+        self.changed_at = 0.0
+        self.progressed_at: float | None = None
+        self.gap: float | None = None
+        self.delay = 0.0
+        self.seq = -1
+        self.in_flight = False
+        self.scope: anyio.CancelScope | None = None
+        self.malformed = 0
+        self.failing_since: float | None = None
+
+    def next_delay(self, policy: PollPolicy, now: float, new: CommandProgress) -> float:
+        """Record the poll answer ``new`` at ``now`` and return the delay to the next poll.
+
+        Without jitter; see the module docstring for the rule.
+        """
+        old = self.last
+        if old is not None and new == old:
+            self.delay = min(policy.max_interval, max(self.delay, policy.interval) * policy.backoff)
+            return self.delay
+        self.changed_at = now
+        self.delay = policy.interval
+        wait = policy.interval
+        if old is not None and new.total_progress > old.total_progress:
+            if self.progressed_at is not None:
+                gap = now - self.progressed_at
+                self.gap = gap if self.gap is None else 0.5 * self.gap + 0.5 * gap
+            self.progressed_at = now
+            if self.gap is not None:
+                wait = self.gap
+                if 0 < new.total_progress < 100:
+                    step = new.total_progress - old.total_progress
+                    rate = step / self.gap
+                    wait = min(wait, (100.0 - new.total_progress) / rate)
+        return min(policy.max_interval, max(policy.interval, wait))
+
+
+class _Inbox:
+    """The mailbox of one watcher: bounded per command, coalescing, round-robin.
+
+    Pure data structure; the engine fills it, the :class:`Watcher` drains it.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "active",
+        "closed_error",
+        "last",
+        "pending",
+        "ready",
+        "stats",
+        "waiter",
+    )
+
+    def __init__(self, stats: WatchStats | None = None) -> None:
+        self.active: set[int] = set()  # ids registered with the engine
+        self.last: dict[int, CommandProgress | None] = {}  # last delivered (or since)
+        self.pending: dict[int, collections.deque[_Item]] = {}
+        self.ready: collections.deque[int] = collections.deque()
+        self.waiter: anyio.Event | None = None
+        self.closed_error: ClientClosedError | None = None
+        self.stats = stats if stats is not None else WatchStats()
+
+    def _wake(self) -> None:
+        if self.waiter is not None:
+            self.waiter.set()
+
+    def deliver(self, cid: int, p: CommandProgress) -> None:
+        """Queue ``p`` for command ``cid`` unless this watcher already has it."""
+        if self.last.get(cid) == p:
+            return
+        if p.is_terminal:
+            self.last.pop(cid, None)
+            self.active.discard(cid)
+        else:
+            self.last[cid] = p
+        self.stats.delivered += 1
+        self._append(cid, p)
+
+    def fail(self, cid: int, error: Exception) -> None:
+        """Queue the error that ends command ``cid`` for this watcher."""
+        self.last.pop(cid, None)
+        self.active.discard(cid)
+        self._append(cid, error)
+
+    def _append(self, cid: int, item: _Item) -> None:
+        q = self.pending.get(cid)
+        if q is None:
+            self.pending[cid] = collections.deque((item,))
+            self.ready.append(cid)
+        else:
+            tail = q[-1]
+            if (
+                isinstance(item, CommandProgress)
+                and isinstance(tail, CommandProgress)
+                and not tail.is_terminal
+                and tail.state is item.state
+                and tail.raw_state == item.raw_state
+            ):
+                q[-1] = item
+                self.stats.coalesced += 1
+            else:
+                if len(q) >= MAX_PENDING:
+                    q.popleft()
+                    self.stats.overflowed += 1
+                q.append(item)
+        self._wake()
+
+    def pop(self) -> tuple[int, _Item] | None:
+        """Take the next item, round-robin across commands; ``None`` if nothing waits."""
+        while self.ready:
+            cid = self.ready.popleft()
+            q = self.pending.get(cid)
+            if not q:
+                continue
+            item = q.popleft()
+            if q:
+                self.ready.append(cid)
+            else:
+                del self.pending[cid]
+            return cid, item
+        return None
+
+    def drop(self, cid: int) -> None:
+        """Forget command ``cid`` entirely (pending items included)."""
+        self.active.discard(cid)
+        self.last.pop(cid, None)
+        self.pending.pop(cid, None)
+
+    def close(self, error: ClientClosedError) -> None:
+        """The engine is gone: wake the consumer with ``error`` once the pending items are read."""
+        self.closed_error = error
+        self.active.clear()
+        self._wake()
+
+
+class Watcher(AsyncIterator[CommandProgress]):
+    """A live stream of snapshots of a changing set of commands.
+
+    Get one from ``client.watch(cid)``, ``client.watch_many(ids)`` or
+    ``client.watcher(ids)``. Iterate it with ``async for``: each snapshot that
+    differs from the last one of its command, ending when every command has
+    ended (or, with ``close_when_done=False``, when :meth:`close` is called).
+    Commands can be added and dropped while it runs. Leaving the loop, the
+    ``async with`` block or calling :meth:`aclose` stops polling at once for
+    the commands nobody else watches.
+
+    Example::
+
+        async with client.watcher([11, 12]) as w:
+            async for p in w:
+                print(p.command_id, p.state, p.total_progress)
+                if p.command_id == 11 and p.total_progress > 50:
+                    w.add(13)  # watch one more
+                    w.discard(12)  # no longer interested in this one
+        w.results  # {11: <terminal snapshot>, 13: <terminal snapshot>}
+
+    Errors of single commands are raised when the stream ends (see
+    :mod:`cmdprogress` docs: one error as itself, several as
+    ``CommandErrorGroup``), and are also kept on :attr:`errors`.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_engine",
+        "_inbox",
+        "_initial",
+        "_raise",
+        "_started",
+        "_until_done",
+        "errors",
+        "results",
+    )
+
+    def __init__(
+        self,
+        engine: Engine,
+        command_ids: Iterable[int] = (),
+        *,
+        since: Iterable[CommandProgress] = (),
+        close_when_done: bool = True,
+        raise_errors: bool = True,
+    ) -> None:
+        self._engine = engine
+        self._inbox = _Inbox(engine.stats)
+        since_by_id = {p.command_id: p for p in since}
+        self._initial: dict[int, CommandProgress | None] = {}
+        for cid in command_ids:
+            self._initial[cid] = since_by_id.get(cid)
+        for cid, p in since_by_id.items():
+            self._initial.setdefault(cid, p)
+        self._until_done = close_when_done
+        self._raise = raise_errors
+        self._started = False
+        self._closed = False
+        self.results: dict[int, CommandProgress] = {}
+        """Terminal snapshots handed out so far, by command id."""
+        self.errors: dict[int, Exception] = {}
+        """Errors that ended a command's watch, by command id."""
+
+    # -- the set of commands ---------------------------------------------------------
+
+    @property
+    def command_ids(self) -> frozenset[int]:
+        """The commands still being polled for this watcher."""
+        if not self._started:
+            return frozenset(self._initial)
+        return frozenset(self._inbox.active)
+
+    def add(self, *command_ids: int) -> None:
+        """Watch more commands (already watched ones are left as they are)."""
+        for cid in command_ids:
+            self._add(cid, None)
+
+    def resume(self, last: CommandProgress) -> None:
+        """Watch ``last.command_id`` again, yielding only snapshots different from ``last``.
+
+        Nothing is yielded (and nothing polled) when ``last`` is terminal.
+        """
+        self._add(last.command_id, last)
+
+    def _add(self, cid: int, since: CommandProgress | None) -> None:
+        from ._client import validate_command_id  # here: the client module imports this one
+
+        cid = validate_command_id(cid)
+        if self._closed:
+            raise ClientClosedError("this watcher is closed; open a new one to watch more commands")
+        if not self._started:
+            self._initial.setdefault(cid, since)
+            return
+        self._register(cid, since)
+
+    def _register(self, cid: int, since: CommandProgress | None) -> None:
+        if cid in self._inbox.active:
+            return
+        self.errors.pop(cid, None)
+        if since is not None and since.is_terminal:
+            self.results[cid] = since
+            return
+        self._engine.register(self._inbox, cid, since)
+
+    def discard(self, command_id: int) -> None:
+        """Stop watching ``command_id``; snapshots not yet read for it are dropped."""
+        if not self._started:
+            self._initial.pop(command_id, None)
+            return
+        if command_id in self._inbox.active:
+            self._engine.unregister(self._inbox, command_id)
+        self._inbox.drop(command_id)
+
+    def _start(self) -> None:
+        if self._started:
+            return
+        if self._closed:
+            raise ClientClosedError("this watcher is closed; open a new one")
+        self._engine.check_open()
+        self._started = True
+        self._engine.stats.watchers += 1
+        initial, self._initial = self._initial, {}
+        try:
+            for cid, since in initial.items():
+                self._register(cid, since)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- lifetime --------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop at once: unregister every command; iteration ends. Sends nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._started:
+            self._engine.stats.watchers -= 1
+            for cid in list(self._inbox.active):
+                self._engine.unregister(self._inbox, cid)
+            self._inbox.active.clear()
+        self._inbox.pending.clear()
+        self._inbox.ready.clear()
+        self._inbox._wake()
+
+    async def aclose(self) -> None:
+        """Same as :meth:`close`, for ``contextlib.aclosing`` and async-generator habits."""
+        self.close()
+
+    def __del__(self) -> None:
+        # Leaving ``async for`` drops the last reference: stop polling right away.
+        if not getattr(self, "_closed", True):
+            with contextlib.suppress(Exception):  # interpreter shutdown
+                self.close()
+
+    async def __aenter__(self) -> Self:
+        self._start()
         return self
 
     async def __aexit__(
@@ -29,4 +491,438 @@ class Engine:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        return None
+        self.close()
+
+    # -- iteration -------------------------------------------------------------------
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> CommandProgress:
+        self._start()
+        inbox = self._inbox
+        while True:
+            nxt = inbox.pop()
+            if nxt is not None:
+                cid, item = nxt
+                if isinstance(item, CommandProgress):
+                    if item.is_terminal:
+                        self.results[cid] = item
+                    return item
+                self.errors[cid] = item
+                continue
+            if self._closed:
+                raise StopAsyncIteration
+            if inbox.closed_error is not None:
+                self.close()
+                raise inbox.closed_error
+            if not inbox.active and self._until_done:
+                self.close()
+                self._raise_errors()
+                raise StopAsyncIteration
+            inbox.waiter = anyio.Event()
+            try:
+                await inbox.waiter.wait()
+            except BaseException:
+                # Like an async generator: an exception (cancellation, a deadline)
+                # thrown into the wait ends the stream, and polling stops now.
+                self.close()
+                raise
+            finally:
+                inbox.waiter = None
+
+    def _raise_errors(self) -> None:
+        if not self._raise or not self.errors:
+            return
+        errors = self.errors
+        if len(errors) == 1:
+            raise next(iter(errors.values()))
+        shown = ", ".join(f"{cid} ({type(e).__name__})" for cid, e in list(errors.items())[:10])
+        more = ", ..." if len(errors) > 10 else ""
+        raise CommandErrorGroup(
+            f"{len(errors)} watched commands ended with errors: {shown}{more}; "
+            "the terminal snapshots of the others are on .results",
+            list(errors.values()),
+            self.results,
+            errors=errors,
+        )
+
+
+class Engine:
+    """The one scheduler of a client (``client.engine``): counters and a tracing hook.
+
+    The client enters it on ``async with`` and leaves it first on exit; use
+    the client's ``watch``/``watch_many``/``wait``/``wait_all``/``watcher``
+    methods, and this object for :attr:`stats` and :meth:`add_listener`.
+
+    Example::
+
+        async with Client(url) as client:
+            remove = client.engine.add_listener(lambda e: print(e.kind, e.command_id))
+            await client.wait(1234)
+            client.engine.stats.polls  # polls made so far
+            remove()
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self.stats = WatchStats()
+        self._commands: dict[int, _Command] = {}
+        self._heap: list[tuple[float, int, int]] = []
+        self._seq = itertools.count()
+        self._wake: anyio.Event | None = None
+        self._tg: TaskGroup | None = None
+        self._send: MemoryObjectSendStream[_Command] | None = None
+        self._recv: MemoryObjectReceiveStream[_Command] | None = None
+        self._workers = 0
+        self._idle = 0
+        self._max_workers = client._max_concurrency
+        self._open = False
+        self._inboxes: weakref.WeakSet[_Inbox] = weakref.WeakSet()
+        self._listeners: list[Callable[[WatchEvent], object]] = []
+        self._random = random.Random()
+
+    @property
+    def _policy(self) -> PollPolicy:
+        return self._client.poll
+
+    # -- lifetime ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Engine:
+        self._send, self._recv = anyio.create_memory_object_stream[_Command](0)
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        self._open = True
+        tg.start_soon(self._scheduler, name="cmdprogress scheduler")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        self._open = False
+        tg, self._tg = self._tg, None
+        closed = ClientClosedError(
+            "the client was closed while this watch was running; "
+            "watch inside the client's `async with` block"
+        )
+        for inbox in list(self._inboxes):
+            inbox.close(closed)
+        self._commands.clear()
+        self._heap.clear()
+        self.stats.watched = 0
+        assert tg is not None
+        tg.cancel_scope.cancel()
+        try:
+            return await tg.__aexit__(exc_type, exc, tb)
+        finally:
+            if self._send is not None:
+                self._send.close()
+            if self._recv is not None:
+                self._recv.close()
+
+    def check_open(self) -> None:
+        """Raise :class:`ClientClosedError` unless the client is open."""
+        if not self._open:
+            raise ClientClosedError(
+                "the client is not open; use it inside `async with Client(...) as client:`"
+            )
+
+    # -- hooks -------------------------------------------------------------------------
+
+    def add_listener(self, listener: Callable[[WatchEvent], object]) -> Callable[[], None]:
+        """Call ``listener(event)`` for every :class:`WatchEvent`; returns a remover.
+
+        Listeners run synchronously in the scheduler: keep them quick. An
+        exception in a listener is logged and otherwise ignored.
+        """
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
+
+    def _emit(self, event: WatchEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("watch listener %r failed on %s", listener, event.kind)
+
+    def polls(self, command_id: int) -> int:
+        """Progress requests sent for ``command_id`` so far (``client.stats.polls``)."""
+        return int(self._client.stats.polls[command_id])
+
+    # -- registration (called by watchers) -----------------------------------------------
+
+    def register(self, inbox: _Inbox, cid: int, since: CommandProgress | None) -> None:
+        """Add ``inbox`` as a watcher of ``cid``, starting to poll it if needed."""
+        self.check_open()
+        cmd = self._commands.get(cid)
+        if cmd is None:
+            limit = self._policy.max_commands
+            if len(self._commands) >= limit:
+                raise InvalidArgumentError(
+                    "command_ids",
+                    f"cannot watch command {cid}: this client already watches {limit} commands, "
+                    "the PollPolicy(max_commands=...) limit; wait for some to end or raise it",
+                )
+            cmd = _Command(cid)
+            self._commands[cid] = cmd
+            self.stats.watched = len(self._commands)
+            self.stats.peak_watched = max(self.stats.peak_watched, self.stats.watched)
+            self._schedule(cmd, anyio.current_time())
+            log.debug("command %d: watching", cid)
+            if self._listeners:
+                self._emit(WatchEvent("watch", cid))
+        self._inboxes.add(inbox)
+        inbox.active.add(cid)
+        inbox.last[cid] = since
+        cmd.watchers[inbox] = None
+        if cmd.last is not None:
+            inbox.deliver(cid, cmd.last)
+
+    def unregister(self, inbox: _Inbox, cid: int) -> None:
+        """Remove ``inbox`` from ``cid``'s watchers; drop the command if none is left."""
+        inbox.active.discard(cid)
+        cmd = self._commands.get(cid)
+        if cmd is None:
+            return
+        cmd.watchers.pop(inbox, None)
+        if not cmd.watchers:
+            self._drop(cmd)
+            log.debug("command %d: nobody watches it any more, polling stopped", cid)
+            if self._listeners:
+                self._emit(WatchEvent("unwatch", cid))
+
+    def _drop(self, cmd: _Command) -> None:
+        if self._commands.get(cmd.cid) is cmd:
+            del self._commands[cmd.cid]
+            self.stats.watched = len(self._commands)
+        cmd.seq = -1  # its heap entry, if any, is now stale
+        if cmd.scope is not None:
+            cmd.scope.cancel()
+
+    # -- the scheduler -------------------------------------------------------------------
+
+    def _schedule(self, cmd: _Command, due: float) -> None:
+        cmd.seq = next(self._seq)
+        entry = (due, cmd.seq, cmd.cid)
+        heapq.heappush(self._heap, entry)
+        if self._heap[0] is entry and self._wake is not None:
+            self._wake.set()
+
+    def _live(self, entry: tuple[float, int, int]) -> _Command | None:
+        cmd = self._commands.get(entry[2])
+        if cmd is None or cmd.seq != entry[1]:
+            return None
+        return cmd
+
+    async def _scheduler(self) -> None:
+        heap = self._heap
+        assert self._send is not None
+        send = self._send
+        while True:
+            while heap and self._live(heap[0]) is None:
+                heapq.heappop(heap)
+            if heap:
+                delay = heap[0][0] - anyio.current_time()
+                if delay <= 0:
+                    entry = heapq.heappop(heap)
+                    cmd = self._live(entry)
+                    assert cmd is not None
+                    cmd.seq = -1
+                    cmd.in_flight = True
+                    if self._idle == 0 and self._workers < self._max_workers:
+                        self._workers += 1
+                        assert self._tg is not None
+                        self._tg.start_soon(self._worker, name="cmdprogress fetch worker")
+                    await send.send(cmd)
+                    continue
+            else:
+                delay = math.inf
+            self._wake = anyio.Event()
+            with anyio.move_on_after(delay):
+                await self._wake.wait()
+            self._wake = None
+
+    async def _worker(self) -> None:
+        assert self._recv is not None
+        recv = self._recv.clone()
+        with recv:
+            while True:
+                self._idle += 1
+                try:
+                    cmd = await recv.receive()
+                finally:
+                    self._idle -= 1
+                await self._poll(cmd)
+
+    async def _poll(self, cmd: _Command) -> None:
+        if self._commands.get(cmd.cid) is not cmd:
+            cmd.in_flight = False
+            return
+        start = anyio.current_time()
+        outcome: CommandProgress | Exception
+        with anyio.CancelScope() as scope:
+            cmd.scope = scope
+            try:
+                outcome = await self._client._fetch_progress(cmd.cid)
+            except Exception as e:
+                outcome = e
+        cmd.scope = None
+        cmd.in_flight = False
+        if scope.cancelled_caught or self._commands.get(cmd.cid) is not cmd:
+            return
+        now = anyio.current_time()
+        self.stats.polls += 1
+        if isinstance(outcome, CommandProgress):
+            self._on_snapshot(cmd, outcome, now, now - start)
+        else:
+            self._on_error(cmd, outcome, now)
+
+    def _on_snapshot(self, cmd: _Command, p: CommandProgress, now: float, elapsed: float) -> None:
+        cmd.failing_since = None
+        cmd.malformed = 0
+        changed = p != cmd.last
+        delay = cmd.next_delay(self._policy, now, p)
+        if self._listeners:
+            self._emit(WatchEvent("poll", cmd.cid, progress=p, elapsed=elapsed))
+        if changed:
+            cmd.last = p
+            self.stats.changes += 1
+            if self._listeners:
+                self._emit(WatchEvent("change", cmd.cid, progress=p))
+            for inbox in list(cmd.watchers):
+                inbox.deliver(cmd.cid, p)
+            if p.is_terminal:
+                log.debug("command %d: %s, watch ends", cmd.cid, p.state.value)
+                self.stats.ended += 1
+                self._drop(cmd)
+                if self._listeners:
+                    self._emit(WatchEvent("end", cmd.cid, progress=p))
+                return
+        else:
+            stall = self._policy.stall_timeout
+            if stall is not None and now - cmd.changed_at >= stall:
+                self._end_with(cmd, CommandStalledError(p, now - cmd.changed_at))
+                return
+        jitter = self._policy.jitter
+        if jitter:
+            delay *= 1.0 + jitter * (2.0 * self._random.random() - 1.0)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "command %d: %s %.1f%%%s, next poll in %.3fs",
+                cmd.cid,
+                p.raw_state,
+                p.total_progress,
+                " (changed)" if changed else "",
+                delay,
+            )
+        self._schedule(cmd, now + delay)
+
+    def _on_error(self, cmd: _Command, error: Exception, now: float) -> None:
+        policy = self._policy
+        keep = False
+        if isinstance(error, MalformedResponseError) and not isinstance(
+            error, ResponseTooLargeError
+        ):
+            cmd.malformed += 1
+            keep = cmd.malformed < MAX_MALFORMED
+        elif _is_transient(error):
+            if cmd.failing_since is None:
+                cmd.failing_since = now
+            grace = policy.outage_grace
+            keep = grace is None or now - cmd.failing_since < grace
+        if not keep:
+            self._end_with(cmd, error)
+            return
+        self.stats.retried += 1
+        cmd.delay = min(policy.max_interval, max(cmd.delay, policy.interval) * policy.backoff)
+        log.debug(
+            "command %d: poll failed (%s: %s), trying again in %.3fs",
+            cmd.cid,
+            type(error).__name__,
+            error,
+            cmd.delay,
+        )
+        if self._listeners:
+            self._emit(WatchEvent("retry", cmd.cid, error=error))
+        self._schedule(cmd, now + cmd.delay)
+
+    def _end_with(self, cmd: _Command, error: Exception) -> None:
+        log.debug("command %d: watch ends with %s: %s", cmd.cid, type(error).__name__, error)
+        self.stats.failed += 1
+        for inbox in list(cmd.watchers):
+            inbox.fail(cmd.cid, error)
+        self._drop(cmd)
+        if self._listeners:
+            self._emit(WatchEvent("end", cmd.cid, error=error))
+
+    # -- the public operations (the client's methods delegate here) -----------------------
+
+    def watcher(
+        self,
+        command_ids: Iterable[int] = (),
+        *,
+        since: Iterable[CommandProgress] = (),
+        close_when_done: bool = True,
+    ) -> Watcher:
+        """A :class:`Watcher` over ``command_ids`` (validated by the caller)."""
+        return Watcher(self, command_ids, since=since, close_when_done=close_when_done)
+
+    async def wait(self, command_id: int) -> CommandProgress:
+        """Wait for the terminal snapshot; raise :class:`CommandFailed` if it is FAILED."""
+        last: CommandProgress | None = None
+        async with Watcher(self, (command_id,)) as w:
+            async for p in w:
+                last = p
+        assert last is not None
+        if last.state is CommandState.FAILED:
+            raise CommandFailed(last)
+        return last
+
+    @overload
+    async def wait_all(
+        self, command_ids: Iterable[int], *, return_exceptions: Literal[False] = False
+    ) -> dict[int, CommandProgress]: ...
+    @overload
+    async def wait_all(
+        self, command_ids: Iterable[int], *, return_exceptions: Literal[True]
+    ) -> dict[int, CommandProgress | Exception]: ...
+    @overload
+    async def wait_all(
+        self, command_ids: Iterable[int], *, return_exceptions: bool
+    ) -> dict[int, CommandProgress] | dict[int, CommandProgress | Exception]: ...
+
+    async def wait_all(
+        self, command_ids: Iterable[int], *, return_exceptions: bool = False
+    ) -> dict[int, CommandProgress] | dict[int, CommandProgress | Exception]:
+        """Terminal snapshots of every command, FAILED ones included, in the order given."""
+        ids = list(dict.fromkeys(command_ids))
+        async with Watcher(self, ids, raise_errors=not return_exceptions) as w:
+            async for _ in w:
+                pass
+        if return_exceptions:
+            merged: dict[int, CommandProgress | Exception] = {}
+            for cid in ids:
+                merged[cid] = w.errors[cid] if cid in w.errors else w.results[cid]
+            return merged
+        return {cid: w.results[cid] for cid in ids}
+
+
+def _is_transient(error: Exception) -> bool:
+    """Errors an outage produces: worth polling again later (within ``outage_grace``)."""
+    if isinstance(error, UnknownCommandError):
+        return False
+    if isinstance(error, HTTPStatusError):
+        return error.status in _TRANSIENT_STATUS
+    if isinstance(error, RequestTimeoutError):
+        return True
+    # Connection refused or reset; TLS and redirect errors are configuration, not outages.
+    return isinstance(error, ConnectError)
