@@ -24,7 +24,7 @@ def snap(
 
 def drain(inbox: _Inbox) -> list[tuple[int, object]]:
     """Everything waiting in the mailbox, in the order a consumer gets it."""
-    out = []
+    out: list[tuple[int, object]] = []
     while (item := inbox.pop()) is not None:
         out.append(item)
     return out
