@@ -16,6 +16,7 @@ from ._http import RetryPolicy, Timeouts
 from ._models import CommandProgress, CommandState, FailedEntity, Step
 from ._policy import PollPolicy
 from ._stats import ClientStats
+from ._watch import Engine, Watcher, WatchEvent, WatchStats
 from .exceptions import CommandFailed
 
 try:
@@ -31,11 +32,15 @@ __all__ = [
     "CommandFailed",
     "CommandProgress",
     "CommandState",
+    "Engine",
     "FailedEntity",
     "PollPolicy",
     "RetryPolicy",
     "Step",
     "Timeouts",
+    "WatchEvent",
+    "WatchStats",
+    "Watcher",
     "__version__",
     "exceptions",
 ]
