@@ -1,0 +1,227 @@
+"""The command line behind ``cmdprogress`` (``cmdprogress/__main__.py``).
+
+``main()`` parses the arguments, runs ``watch`` or ``demo`` and returns the
+exit status (see :class:`~cmdprogress._cli._track.ExitCode`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from ._args import (
+    UsageError,
+    WatchSettings,
+    build_parser,
+    demo_settings,
+    resolve_password,
+    watch_settings,
+)
+from ._display import make_display
+from ._errors import Redactor, describe
+from ._run import Fatal, follow, title_for
+from ._track import ExitCode, Tracker
+
+if TYPE_CHECKING:
+    import argparse
+    import ssl
+    from collections.abc import Sequence
+
+    from ._display import Display
+
+__all__ = ["main"]
+
+_INTERRUPTED = "interrupted: stopped watching (nothing was sent to the Manager)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``cmdprogress`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status.
+
+    Example::
+
+        >>> main(["watch", "--url", "http://127.0.0.1:1", "abc"])  # doctest: +SKIP
+        cmdprogress watch: error: 'abc' (argument) is not a command id: ...
+        2
+    """
+    parser = build_parser()
+    try:
+        ns = parser.parse_args(argv)
+    except SystemExit as e:  # usage errors, --help, --version
+        return e.code if isinstance(e.code, int) else ExitCode.ERROR
+    try:
+        if ns.command == "watch":
+            return _watch(ns, parser)
+        return _demo(ns)
+    except KeyboardInterrupt:
+        _stderr(_INTERRUPTED)
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:  # e.g. `cmdprogress watch --json ... | head -1`
+        _silence_stdout()
+        return ExitCode.ERROR
+
+
+def _stderr(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (rich redirects it while live)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        return None
+
+
+def _setup_logging(debug: bool, redactor: Redactor) -> None:
+    logger = logging.getLogger("cmdprogress")
+    handler = _StderrHandler()
+    handler.addFilter(redactor)
+    if debug:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.setLevel(logging.DEBUG)
+    else:
+        handler.setFormatter(logging.Formatter("cmdprogress: %(levelname)s: %(message)s"))
+        logger.setLevel(logging.WARNING)
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+
+
+def _watch(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    sub = "cmdprogress watch"
+    try:
+        settings = watch_settings(ns, sys.stdin)
+        ssl_arg = settings.ssl_context()
+        password = None
+        if settings.user is not None:
+            password = resolve_password(settings.user, settings.url)
+    except UsageError as e:
+        _stderr(f"{sub}: error: {e}")
+        return ExitCode.ERROR
+    redactor = Redactor(password)
+    _setup_logging(settings.debug, redactor)
+    display = make_display(json_lines=settings.json, redact=redactor)
+    return _run(
+        lambda: _watch_async(settings, ssl_arg, password, display),
+        display,
+        debug=settings.debug,
+        redactor=redactor,
+    )
+
+
+def _run(
+    coro_fn: Any,
+    display: Display,
+    *,
+    debug: bool,
+    redactor: Redactor,
+) -> int:
+    try:
+        code: int = asyncio.run(_unwrapped(coro_fn))
+    except Fatal as f:
+        display.stop()
+        if debug:
+            _stderr(redactor("".join(traceback.format_exception(f.error))))
+        display.note(f"error: {f.message}")
+        return ExitCode.ERROR
+    except KeyboardInterrupt:
+        display.stop()
+        raise
+    except Exception as e:
+        display.stop()
+        if debug:
+            _stderr(redactor("".join(traceback.format_exception(e))))
+        display.note(f"error: {describe(e)}")
+        return ExitCode.ERROR
+    return code
+
+
+async def _unwrapped(coro_fn: Any) -> int:
+    """Run ``coro_fn()``; an exception group of one error is raised as that error."""
+    try:
+        result: int = await coro_fn()
+    except BaseExceptionGroup as group:
+        error: BaseException = group
+        while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+            error = error.exceptions[0]
+        if error is group:
+            raise
+        raise error from None
+    return result
+
+
+async def _watch_async(
+    settings: WatchSettings,
+    ssl_arg: ssl.SSLContext | bool | None,
+    password: str | None,
+    display: Display,
+) -> int:
+    from .._auth import BasicAuth, CASAuth
+    from .._client import Client
+    from .._policy import PollPolicy
+
+    auth: CASAuth | BasicAuth | None = None
+    if settings.auth == "cas":
+        assert settings.user is not None
+        assert password is not None
+        auth = CASAuth(settings.user, password, cas_url=settings.cas_url)
+    elif settings.auth == "basic":
+        assert settings.user is not None
+        assert password is not None
+        auth = BasicAuth(settings.user, password)
+    client = Client(
+        settings.url,
+        auth=auth,
+        ssl=ssl_arg,
+        max_concurrency=settings.max_concurrency,
+        poll=PollPolicy(interval=settings.interval, max_interval=settings.max_interval),
+    )
+    tracker = Tracker(settings.ids)
+    display.start(tracker, title_for(len(tracker), settings.url))
+    try:
+        async with client:
+            await follow(client, tracker, display, user=settings.user, ca_file=settings.ca_file)
+    finally:
+        display.stop()
+    display.summary(tracker, _client_counters(client))
+    return tracker.exit_code()
+
+
+def _client_counters(client: Any) -> dict[str, Any]:
+    stats = client.stats
+    return {"requests": stats.requests, "logins": stats.logins, "re_logins": stats.relogins}
+
+
+def _demo(ns: argparse.Namespace) -> int:
+    import secrets
+
+    from ._demo import run_demo
+
+    settings = demo_settings(ns)
+    password = "Demo-" + secrets.token_urlsafe(12)
+    redactor = Redactor(password)
+    _setup_logging(settings.debug, redactor)
+    display = make_display(json_lines=settings.json, redact=redactor)
+    return _run(
+        lambda: run_demo(settings, display, password=password, counters=_client_counters),
+        display,
+        debug=settings.debug,
+        redactor=redactor,
+    )

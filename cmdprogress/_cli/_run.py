@@ -1,0 +1,153 @@
+"""The watch loop shared by ``cmdprogress watch`` and ``cmdprogress demo``.
+
+One client, one watcher over every id (the library's polling engine does the
+scheduling); per-command errors arrive through the engine's event hook as
+they happen, so the display shows them at once; errors that concern every
+command (login, TLS, connection) stop the whole watch with :class:`Fatal`.
+
+Before the watch, one progress request for the first id checks the address,
+the certificate and the login within seconds (the engine itself would keep
+retrying a Manager it cannot reach for ``PollPolicy.outage_grace``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import anyio
+
+from .. import exceptions as exc
+from ._display import REFRESH_PER_SECOND
+from ._errors import describe, is_fatal
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .._client import Client
+    from .._models import CommandProgress
+    from .._watch import WatchEvent
+    from ._display import Display
+    from ._track import Tracker
+
+__all__ = ["Fatal", "follow"]
+
+
+class Fatal(Exception):
+    """An error that ends the whole watch; ``message`` is the one-line text to show."""
+
+    def __init__(self, error: BaseException, message: str) -> None:
+        self.error = error
+        self.message = message
+        super().__init__(message)
+
+
+def title_for(count: int, url: str) -> str:
+    """The line shown above the live view."""
+    host = urlsplit(url).netloc.rpartition("@")[2] or url
+    return f"Watching {count} command{'s' if count != 1 else ''} on {host}"
+
+
+async def follow(
+    client: Client,
+    tracker: Tracker,
+    display: Display,
+    *,
+    user: str | None = None,
+    ca_file: str | None = None,
+    on_change: Callable[[Tracker], None] | None = None,
+) -> None:
+    """Watch every command of ``tracker`` until each one ended; feed ``display``.
+
+    Raises :class:`Fatal` for errors that concern every command.
+    """
+
+    def text(error: BaseException) -> str:
+        return describe(error, url=client.base_url, user=user, ca_file=ca_file)
+
+    def fatal(error: BaseException) -> Fatal:
+        return Fatal(error, text(error))
+
+    def snapshot(p: CommandProgress) -> None:
+        if tracker.update(p):
+            display.changed(tracker.records[p.command_id])
+            if on_change is not None:
+                on_change(tracker)
+
+    def command_error(cid: int, error: BaseException) -> None:
+        rec = tracker.records.get(cid)
+        if rec is not None and rec.ended is not None:
+            return
+        tracker.fail(cid, error, text(error))
+        display.command_error(tracker.records[cid])
+        if on_change is not None:
+            on_change(tracker)
+
+    ids = list(tracker.records)
+    since: list[CommandProgress] = []
+    # The preflight request: address, certificate and login, checked in seconds.
+    try:
+        first = await client.get_progress(ids[0])
+    except (exc.AuthenticationError, exc.TransportError) as e:
+        raise fatal(e) from e
+    except exc.UnknownCommandError as e:
+        command_error(ids[0], e)
+        ids = ids[1:]
+    except exc.CmdProgressError:
+        pass  # a bad answer or a 5xx: the engine retries it like any poll
+    else:
+        snapshot(first)
+        since.append(first)
+    if not ids:
+        return
+
+    stop_error: list[BaseException] = []
+    async with anyio.create_task_group() as tg:
+
+        def on_event(event: WatchEvent) -> None:
+            if event.kind != "end" or event.error is None:
+                return
+            if is_fatal(event.error):
+                if not stop_error:
+                    stop_error.append(event.error)
+                    tg.cancel_scope.cancel()
+                return
+            command_error(event.command_id, event.error)
+
+        async def ticker() -> None:
+            while True:
+                await anyio.sleep(1 / REFRESH_PER_SECOND)
+                display.refresh()
+
+        tg.start_soon(ticker)
+        remove = client.engine.add_listener(on_event)
+        try:
+            async with client.watcher(ids, since=since) as watcher:
+                try:
+                    async for p in watcher:
+                        snapshot(p)
+                except exc.CommandErrorGroup as group:
+                    for cid, error in group.errors.items():
+                        command_error(cid, error)
+                    _raise_first_fatal(group.exceptions, fatal)
+                except exc.CmdProgressError as e:
+                    if is_fatal(e):
+                        raise fatal(e) from e
+                    some_id = getattr(e, "command_id", None)
+                    if not isinstance(some_id, int):
+                        raise fatal(e) from e
+                    command_error(some_id, e)
+                for cid, error in watcher.errors.items():
+                    command_error(cid, error)
+        finally:
+            remove()
+        tg.cancel_scope.cancel()
+    if stop_error:
+        raise fatal(stop_error[0])
+    display.refresh()
+
+
+def _raise_first_fatal(errors: Any, fatal: Callable[[BaseException], Fatal]) -> None:
+    for e in errors:
+        if is_fatal(e) or not isinstance(getattr(e, "command_id", None), int):
+            raise fatal(e) from e
