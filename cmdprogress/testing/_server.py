@@ -1,0 +1,1000 @@
+"""ManagerSimulator: the simulated Manager web app (and CAS server) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import bisect
+import contextlib
+import itertools
+import json
+import os
+import secrets
+import shutil
+import socket
+import ssl
+import struct
+import tempfile
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import quote
+
+import anyio
+import attrs
+from aiohttp import web
+
+from . import _pages
+from ._clock import ManualClock, RealClock
+from ._faults import Fault, FaultPlan
+from ._stats import RequestRecord, SimStats
+from ._timeline import Kind, Snapshot, Timeline, encode_snapshot
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+    from types import TracebackType
+
+    from ._workload import Workload
+
+__all__ = ["AuthMode", "ManagerSimulator"]
+
+AuthMode = Literal["none", "cas", "basic"]
+
+_PROGRESS_PATH = "/web/v1/common/command/{cid}/progress"
+_LOGIN_CHECK = "/web/v1/access/login_check"
+_SECURITY_CHECK = "/web/cas_security_check.htm"
+_DEFAULT_SERVICES = frozenset(
+    {"HDFS", "YARN", "HBase", "Hive", "ZooKeeper", "Kafka", "Spark2x", "Flink", "Yarn"}
+)
+_HTML = "text/html;charset=UTF-8"
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+_LOGIN_CHECK_BODY = json.dumps(
+    {
+        "id": -1,
+        "state": "COMPLETE",
+        "error_code": 0,
+        "error_description": "",
+        "total_progress": 100.0,
+        "token": "",
+    },
+    separators=(",", ":"),
+).encode()
+_MALFORMED = b'{"id":1,"state":"IN_PROGRESS","total_progress":4'
+
+
+def default_action_timeline(kind: Kind, service: str) -> Timeline:
+    """The timeline a command created by start/stop/save follows (3 steps, 30 s)."""
+    return Timeline.build(steps=3, duration=30.0, kind=kind, service=service)
+
+
+@attrs.define
+class _Command:
+    timeline: Timeline
+    wire_id: int | None
+    started: float
+    forced: int = 0
+    times: list[float] = attrs.field(factory=list)
+    indexes: list[int] = attrs.field(factory=list)
+    bodies: list[bytes | None] = attrs.field(factory=list)
+
+    def __attrs_post_init__(self) -> None:
+        for i, snap in enumerate(self.timeline.snapshots):
+            if snap.at is not None:
+                self.times.append(snap.at)
+                self.indexes.append(i)
+        self.bodies = [None] * len(self.timeline.snapshots)
+
+    def index(self, now: float) -> int:
+        pos = bisect.bisect_right(self.times, now - self.started)
+        by_time = self.indexes[pos - 1] if pos else 0
+        return by_time if by_time > self.forced else self.forced
+
+    def body(self, index: int) -> bytes:
+        cached = self.bodies[index]
+        if cached is None:
+            cached = encode_snapshot(
+                self.timeline.snapshots[index], style=self.timeline.style, wire_id=self.wire_id
+            )
+            self.bodies[index] = cached
+        return cached
+
+
+@attrs.define
+class _WebSession:
+    authenticated: bool
+    last_seen: float
+    saved_path: str | None = None
+
+
+@attrs.define
+class _Rejection:
+    remaining: int
+    error_code: int
+    error_description: str
+
+
+def _check_auth(_inst: object, _attr: object, value: str) -> None:
+    if value not in ("none", "cas", "basic"):
+        raise ValueError(f"auth must be 'none', 'cas' or 'basic', got {value!r}")
+
+
+def _check_clock(_inst: object, _attr: object, value: str) -> None:
+    if value not in ("manual", "real"):
+        raise ValueError(f"clock must be 'manual' or 'real', got {value!r}")
+
+
+@attrs.define(eq=False)
+class ManagerSimulator:
+    """A simulated MRS / FusionInsight Manager on 127.0.0.1, for tests, demos and benchmarks.
+
+    Open it with ``async with``; it binds free ports and exposes :attr:`url`
+    (and :attr:`cas_url` in CAS mode).  See ``docs/testing.md`` for everything
+    it serves.
+
+    >>> import anyio, urllib.request
+    >>> async def demo() -> str:
+    ...     async with ManagerSimulator() as sim:
+    ...         cid = sim.add_command(Timeline.build(steps=2, duration=10.0))
+    ...         sim.finish(cid)
+    ...         return sim.snapshot_json(cid)["state"]
+    >>> anyio.run(demo)
+    'COMPLETE'
+    """
+
+    auth: AuthMode = attrs.field(default="none", validator=_check_auth)
+    username: str = "admin"
+    password: str = attrs.field(default="Sim-Passw0rd!", repr=False)
+    tls: bool = False
+    clock_mode: Literal["manual", "real"] = attrs.field(
+        default="manual", alias="clock", validator=_check_clock
+    )
+    speed: float = 1.0
+    session_idle_timeout: float = 1200.0
+    lockout_threshold: int = 5
+    lockout_seconds: float = 300.0
+    password_change_required: bool = False
+    cluster_id: int = 1
+    services: frozenset[str] = attrs.field(default=_DEFAULT_SERVICES, converter=frozenset)
+    log_limit: int | None = None
+    host: str = "127.0.0.1"
+    port: int = 0
+    cas_port: int = 0
+    action_timeline: Callable[[Kind, str], Timeline] = attrs.field(
+        default=default_action_timeline, repr=False
+    )
+
+    clock: ManualClock | RealClock = attrs.field(init=False, repr=False)
+    stats: SimStats = attrs.field(init=False, repr=False)
+    faults: FaultPlan = attrs.field(init=False, factory=FaultPlan, repr=False)
+
+    _commands: dict[int, _Command] = attrs.field(init=False, factory=dict, repr=False)
+    _next_id: int = attrs.field(init=False, default=1, repr=False)
+    _waiters: list[tuple[Callable[[ManagerSimulator], bool], anyio.Event]] = attrs.field(
+        init=False, factory=list, repr=False
+    )
+    _sessions: dict[str, _WebSession] = attrs.field(init=False, factory=dict, repr=False)
+    _tgts: dict[str, float] = attrs.field(init=False, factory=dict, repr=False)
+    _tickets: set[str] = attrs.field(init=False, factory=set, repr=False)
+    _login_tickets: dict[str, str] = attrs.field(init=False, factory=dict, repr=False)
+    _lt_counter: itertools.count[int] = attrs.field(
+        init=False, factory=lambda: itertools.count(220487), repr=False
+    )
+    _failures: int = attrs.field(init=False, default=0, repr=False)
+    _locked_until: float | None = attrs.field(init=False, default=None, repr=False)
+    _rejections: list[_Rejection] = attrs.field(init=False, factory=list, repr=False)
+    _outage: bool = attrs.field(init=False, default=False, repr=False)
+    _oversized: dict[int, bytes] = attrs.field(init=False, factory=dict, repr=False)
+    _runners: list[web.AppRunner] = attrs.field(init=False, factory=list, repr=False)
+    _sites: list[web.SockSite] = attrs.field(init=False, factory=list, repr=False)
+    _ports: list[int] = attrs.field(init=False, factory=list, repr=False)
+    _server_ssl: ssl.SSLContext | None = attrs.field(init=False, default=None, repr=False)
+    _tmpdir: str | None = attrs.field(init=False, default=None, repr=False)
+    _url: str | None = attrs.field(init=False, default=None, repr=False)
+    _cas_url: str | None = attrs.field(init=False, default=None, repr=False)
+    _basic_expected: bytes = attrs.field(init=False, default=b"", repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.clock_mode == "manual":
+            self.clock = ManualClock()
+        else:
+            self.clock = RealClock(speed=self.speed)
+        self.clock._subscribe(self._notify)
+        if not self.session_idle_timeout > 0:
+            raise ValueError(f"session_idle_timeout must be > 0, got {self.session_idle_timeout!r}")
+        if self.lockout_threshold < 1:
+            raise ValueError(f"lockout_threshold must be >= 1, got {self.lockout_threshold!r}")
+        if not self.lockout_seconds >= 0:
+            raise ValueError(f"lockout_seconds must be >= 0, got {self.lockout_seconds!r}")
+        self.stats = SimStats(log_limit=self.log_limit)
+        self._basic_expected = base64.b64encode(f"{self.username}:{self.password}".encode())
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def url(self) -> str:
+        """The web app's base URL, such as ``http://127.0.0.1:PORT`` (no trailing slash)."""
+        if self._url is None:
+            raise RuntimeError("the simulator is not running: use `async with ManagerSimulator()`")
+        return self._url
+
+    @property
+    def cas_url(self) -> str | None:
+        """The CAS server's base URL in CAS mode, else ``None``."""
+        return self._cas_url
+
+    @property
+    def ca_file(self) -> str | None:
+        """Path of the private CA's PEM file when ``tls=True``, else ``None``."""
+        return None if self._tmpdir is None else os.path.join(self._tmpdir, "ca.pem")
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client ``ssl.SSLContext`` that trusts the simulator's private CA (``tls=True``)."""
+        if self.ca_file is None:
+            raise RuntimeError("ssl_context() needs a running ManagerSimulator(tls=True)")
+        return ssl.create_default_context(cafile=self.ca_file)
+
+    async def __aenter__(self) -> ManagerSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Bind the listeners and start serving (``async with`` does this for you)."""
+        if self._runners:
+            raise RuntimeError("the simulator is already running")
+        try:
+            if self.tls:
+                self._setup_tls()
+            scheme = "https" if self.tls else "http"
+            web_port = await self._listen(self._web_app(), self.port)
+            self._url = f"{scheme}://{self.host}:{web_port}"
+            if self.auth == "cas":
+                cas_port = await self._listen(self._cas_app(), self.cas_port)
+                self._cas_url = f"{scheme}://{self.host}:{cas_port}"
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        """Stop serving and remove the CA file; counters and commands stay readable."""
+        runners, self._runners = self._runners, []
+        self._sites.clear()
+        for runner in runners:
+            await runner.cleanup()
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+        self._url = None
+        self._cas_url = None
+
+    def _setup_tls(self) -> None:
+        try:
+            import trustme
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise RuntimeError(
+                "ManagerSimulator(tls=True) needs trustme: pip install 'cmdprogress[testing]'"
+            ) from exc
+        ca = trustme.CA()
+        cert = ca.issue_cert(self.host, "localhost")
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(ctx)
+        self._server_ssl = ctx
+        self._tmpdir = tempfile.mkdtemp(prefix="cmdprogress-sim-")
+        ca.cert_pem.write_to_path(os.path.join(self._tmpdir, "ca.pem"))
+
+    def _bind(self, port: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    async def _listen(self, app: web.Application, port: int) -> int:
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        self._runners.append(runner)
+        sock = self._bind(port)
+        bound = int(sock.getsockname()[1])
+        site = web.SockSite(runner, sock, ssl_context=self._server_ssl)
+        await site.start()
+        self._sites.append(site)
+        self._ports.append(bound)
+        return bound
+
+    # ------------------------------------------------------------------ outage
+
+    async def start_outage(self) -> None:
+        """Refuse connections on every listener and reset requests in flight; state is kept."""
+        if self._outage:
+            return
+        self._outage = True
+        for site in self._sites:
+            await site.stop()
+        self._notify()
+
+    async def end_outage(self) -> None:
+        """Listen again on the same ports, with commands, sessions and counters as they were."""
+        if not self._outage:
+            return
+        sites = []
+        for runner, port in zip(self._runners, self._ports, strict=True):
+            site = web.SockSite(runner, self._bind(port), ssl_context=self._server_ssl)
+            await site.start()
+            sites.append(site)
+        self._sites = sites
+        self._outage = False
+        self._notify()
+
+    @contextlib.asynccontextmanager
+    async def outage(self) -> AsyncIterator[None]:
+        """``async with sim.outage():`` the Manager is down inside the block, back after it."""
+        await self.start_outage()
+        try:
+            yield
+        finally:
+            await self.end_outage()
+
+    @property
+    def in_outage(self) -> bool:
+        """True between :meth:`start_outage` and :meth:`end_outage`."""
+        return self._outage
+
+    # ------------------------------------------------------------------ commands
+
+    def add_command(self, timeline: Timeline, *, command_id: int | None = None) -> int:
+        """Create a command following ``timeline``, starting now; returns its id."""
+        if not isinstance(timeline, Timeline):
+            raise TypeError(f"add_command() needs a Timeline, got {type(timeline).__name__}")
+        if command_id is None:
+            while self._next_id in self._commands:
+                self._next_id += 1
+            command_id = self._next_id
+            self._next_id += 1
+        elif not isinstance(command_id, int) or command_id < 0:
+            raise ValueError(f"command_id must be an int >= 0, got {command_id!r}")
+        elif command_id in self._commands:
+            raise ValueError(f"command {command_id} already exists")
+        wid = timeline.wire_id
+        wire_id = command_id if wid == "command" else wid
+        self._commands[command_id] = _Command(timeline, wire_id, self.clock.now())
+        self._notify()
+        return command_id
+
+    def add_workload(self, workload: Workload) -> list[int]:
+        """Create every command of ``workload``; returns their ids in order."""
+        return [self.add_command(t) for t in workload.timelines()]
+
+    @property
+    def command_ids(self) -> list[int]:
+        """Every command id, in creation order."""
+        return list(self._commands)
+
+    def _command(self, command_id: int) -> _Command:
+        try:
+            return self._commands[command_id]
+        except KeyError:
+            raise KeyError(f"no command {command_id!r} in this simulator") from None
+
+    def timeline(self, command_id: int) -> Timeline:
+        """The timeline a command follows."""
+        return self._command(command_id).timeline
+
+    def index(self, command_id: int) -> int:
+        """The position of the command's current snapshot in its timeline."""
+        return self._command(command_id).index(self.clock.now())
+
+    def snapshot(self, command_id: int) -> Snapshot:
+        """The command's current snapshot."""
+        cmd = self._command(command_id)
+        return cmd.timeline.snapshots[cmd.index(self.clock.now())]
+
+    def snapshot_json(self, command_id: int) -> dict[str, object]:
+        """The JSON document the progress endpoint would answer right now (without faults)."""
+        cmd = self._command(command_id)
+        doc: dict[str, object] = json.loads(cmd.body(cmd.index(self.clock.now())))
+        return doc
+
+    def advance(self, command_id: int, n: int = 1) -> None:
+        """Move a command ``n`` snapshots further (never past the last)."""
+        if n < 0:
+            raise ValueError(f"advance() needs n >= 0, got {n!r}")
+        cmd = self._command(command_id)
+        last = len(cmd.timeline.snapshots) - 1
+        cmd.forced = min(cmd.index(self.clock.now()) + n, last)
+        self._notify()
+
+    def advance_all(self, n: int = 1) -> None:
+        """Move every command ``n`` snapshots further."""
+        for cid in self._commands:
+            self.advance(cid, n)
+
+    def finish(self, command_id: int) -> None:
+        """Jump a command to its terminal snapshot."""
+        cmd = self._command(command_id)
+        cmd.forced = len(cmd.timeline.snapshots) - 1
+        self._notify()
+
+    def finish_all(self) -> None:
+        """Jump every command to its terminal snapshot."""
+        for cid in self._commands:
+            self.finish(cid)
+
+    def reject_actions(
+        self,
+        *,
+        times: int = 1,
+        error_code: int = -324,
+        error_description: str = "The operation failed: another command is running.",
+    ) -> None:
+        """Make the next ``times`` start/stop/save calls answer FAILED with id -1."""
+        if times < 1:
+            raise ValueError(f"times must be >= 1, got {times!r}")
+        self._rejections.append(_Rejection(times, error_code, error_description))
+
+    # ------------------------------------------------------------------ sessions
+
+    def expire_sessions(self) -> None:
+        """End every web session and CAS ticket now: the next request must log in again."""
+        self._sessions.clear()
+        self._tgts.clear()
+        self._tickets.clear()
+        self._notify()
+
+    @property
+    def locked(self) -> bool:
+        """True while the account is locked after too many wrong passwords."""
+        return self._locked_until is not None and self.clock.now() < self._locked_until
+
+    @property
+    def session_count(self) -> int:
+        """Live authenticated web sessions."""
+        now = self.clock.now()
+        return sum(
+            1
+            for s in self._sessions.values()
+            if s.authenticated and now - s.last_seen <= self.session_idle_timeout
+        )
+
+    # ------------------------------------------------------------------ waits
+
+    async def wait_until(self, predicate: Callable[[ManagerSimulator], bool]) -> None:
+        """Return once ``predicate(sim)`` is true; checked now and after each request or change.
+
+        No timeout of its own: wrap it in ``anyio.fail_after()``.
+        """
+        if predicate(self):
+            return
+        event = anyio.Event()
+        entry = (predicate, event)
+        self._waiters.append(entry)
+        try:
+            await event.wait()
+        finally:
+            self._waiters.remove(entry)
+
+    async def wait_for_requests(self, command_id: int, n: int = 1) -> None:
+        """Return once ``command_id`` was polled at least ``n`` times in all."""
+        await self.wait_until(lambda s: s.stats.progress_requests[command_id] >= n)
+
+    def _notify(self) -> None:
+        for predicate, event in self._waiters:
+            if not event.is_set() and predicate(self):
+                event.set()
+
+    # ------------------------------------------------------------------ request plumbing
+
+    def _begin(self) -> None:
+        stats = self.stats
+        stats.requests_total += 1
+        stats.in_flight += 1
+        if stats.in_flight > stats.peak_in_flight:
+            stats.peak_in_flight = stats.in_flight
+
+    def _end(
+        self,
+        request: web.Request,
+        status: int,
+        command_id: int | None = None,
+        fault: Fault | None = None,
+    ) -> None:
+        stats = self.stats
+        stats.in_flight -= 1
+        now = asyncio.get_running_loop().time()
+        if command_id is not None:
+            stats._record_poll(command_id, now)
+        stats.log.append(
+            RequestRecord(
+                request.method,
+                request.path,
+                status,
+                command_id,
+                now,
+                None if fault is None else fault.name,
+            )
+        )
+        if self._waiters:
+            self._notify()
+
+    @staticmethod
+    def _abort(request: web.Request) -> None:
+        transport = request.transport
+        if transport is None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+
+    @staticmethod
+    def _html(status: int, body: bytes, headers: dict[str, str] | None = None) -> web.Response:
+        return web.Response(
+            status=status, body=body, content_type="text/html", charset="UTF-8", headers=headers
+        )
+
+    def _error(
+        self, status: int, detail: str = "", headers: dict[str, str] | None = None
+    ) -> web.Response:
+        reason = _REASONS.get(status, "Error")
+        return self._html(status, _pages.error_page(status, reason, detail), headers)
+
+    async def _apply_fault(
+        self, request: web.Request, fault: Fault, body: bytes | None
+    ) -> web.StreamResponse | None:
+        """The response for ``fault``; ``None`` after a reset (nothing else to send)."""
+        kind = fault.kind
+        if kind == "status":
+            return self._error(fault.status_code, "Simulated fault.", dict(fault.headers))
+        if kind == "raw":
+            resp = web.Response(status=fault.status_code, body=fault.body)
+            for name, value in fault.headers:
+                resp.headers[name] = value
+            return resp
+        if kind == "not_found":
+            return self._error(404, f"The requested resource ({request.path}) is not available.")
+        if kind == "login_page":
+            return self._html(200, _pages.login_page("/cas/login", "LT-0-expired-cas"))
+        if kind == "malformed_json":
+            return web.Response(body=_MALFORMED, content_type="application/json")
+        if kind == "oversized":
+            return web.Response(
+                body=self._oversized_body(fault.size), content_type="application/json"
+            )
+        data = body if body is not None else self._error(500).body
+        assert isinstance(data, bytes)
+        stream = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        if kind == "reset":
+            stream.content_length = len(data)
+            await stream.prepare(request)
+            await stream.write(data[: len(data) // 2])
+            self._abort(request)
+            return None
+        # truncated
+        stream.content_length = len(data) + 64
+        await stream.prepare(request)
+        await stream.write(data)
+        if request.transport is not None:
+            request.transport.close()
+        return None
+
+    def _oversized_body(self, size: int) -> bytes:
+        body = self._oversized.get(size)
+        if body is None:
+            doc = Snapshot(error_description="x" * size).to_wire(wire_id=-1)
+            body = json.dumps(doc, separators=(",", ":")).encode()
+            self._oversized[size] = body
+        return body
+
+    # ------------------------------------------------------------------ web app
+
+    def _web_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get(_PROGRESS_PATH, self._handle_progress)
+        app.router.add_get(_LOGIN_CHECK, self._handle_login_check)
+        app.router.add_get(_SECURITY_CHECK, self._handle_security_check)
+        app.router.add_post(
+            "/web/v1/maintain/cluster/{cluster}/service/{service}/{action:start|stop}",
+            self._handle_start_stop,
+        )
+        app.router.add_post("/web/v1/config/cluster/{cluster}/save", self._handle_save)
+        app.router.add_route("*", "/{tail:.*}", self._handle_other)
+        return app
+
+    async def _handle_progress(self, request: web.Request) -> web.StreamResponse:
+        self._begin()
+        raw = request.match_info["cid"]
+        cid = int(raw) if raw.isdigit() and raw.isascii() else None
+        status = 0
+        fault: Fault | None = None
+        try:
+            if self._outage:
+                self._abort(request)
+                return web.Response()
+            faults = self.faults
+            if faults._injected or faults._rates:
+                fault = faults.pick(cid, progress=True)
+                if fault is not None:
+                    if fault.kind == "delay":
+                        await anyio.sleep(fault.seconds)
+                        if self.in_outage:
+                            self._abort(request)
+                            return web.Response()
+                    else:
+                        cmd = self._commands.get(cid) if cid is not None else None
+                        body = cmd.body(cmd.index(self.clock.now())) if cmd is not None else None
+                        resp = await self._apply_fault(request, fault, body)
+                        status = 0 if resp is None else resp.status
+                        return resp if resp is not None else web.Response()
+            cookie: str | None = None
+            if self.auth != "none":
+                denied, cookie = self._authorize(request)
+                if denied is not None:
+                    status = denied.status
+                    return denied
+            cmd = self._commands.get(cid) if cid is not None else None
+            if cmd is None:
+                status = 404
+                return self._error(
+                    404, f"The requested resource ({request.path}) is not available."
+                )
+            status = 200
+            resp = web.Response(
+                body=cmd.body(cmd.index(self.clock.now())), content_type="application/json"
+            )
+            if cookie is not None:
+                self._set_session_cookie(resp, cookie)
+            return resp
+        finally:
+            self._end(request, status, cid, fault)
+
+    async def _handle_login_check(self, request: web.Request) -> web.StreamResponse:
+        async def serve(_req: web.Request) -> web.StreamResponse:
+            return web.Response(body=_LOGIN_CHECK_BODY, content_type="application/json")
+
+        return await self._guarded(request, serve)
+
+    async def _handle_other(self, request: web.Request) -> web.StreamResponse:
+        async def serve(req: web.Request) -> web.StreamResponse:
+            if req.path == "/cas/modify_password.html" and self.auth != "cas":
+                return self._html(200, _pages.modify_password_page())
+            return self._error(404, f"The requested resource ({req.path}) is not available.")
+
+        return await self._guarded(request, serve)
+
+    async def _guarded(
+        self,
+        request: web.Request,
+        serve: Callable[[web.Request], Awaitable[web.StreamResponse]],
+        *,
+        auth: bool = True,
+    ) -> web.StreamResponse:
+        """Count, apply outage, web faults and login, then ``serve``."""
+        self._begin()
+        status = 0
+        fault: Fault | None = None
+        try:
+            if self._outage:
+                self._abort(request)
+                return web.Response()
+            fault = self.faults.pick(None, progress=False)
+            if fault is not None:
+                if fault.kind == "delay":
+                    await anyio.sleep(fault.seconds)
+                else:
+                    resp = await self._apply_fault(request, fault, None)
+                    status = 0 if resp is None else resp.status
+                    return resp if resp is not None else web.Response()
+            cookie = None
+            if auth and self.auth != "none":
+                denied, cookie = self._authorize(request)
+                if denied is not None:
+                    status = denied.status
+                    return denied
+            resp = await serve(request)
+            if cookie is not None:
+                self._set_session_cookie(resp, cookie)
+            status = resp.status
+            return resp
+        finally:
+            self._end(request, status, None, fault)
+
+    # ---- actions
+
+    async def _handle_start_stop(self, request: web.Request) -> web.StreamResponse:
+        async def serve(req: web.Request) -> web.StreamResponse:
+            bad = self._check_cluster(req)
+            if bad is not None:
+                return bad
+            try:
+                await req.json()
+            except ValueError:
+                return self._error(400, "The request body is not valid JSON.")
+            service = req.match_info["service"]
+            kind: Kind = "start" if req.match_info["action"] == "start" else "stop"
+            if service not in self.services:
+                return self._action_answer(-1, "FAILED", -300, f"Service {service} does not exist.")
+            return self._create_from_action(kind, service)
+
+        return await self._guarded(request, serve)
+
+    async def _handle_save(self, request: web.Request) -> web.StreamResponse:
+        async def serve(req: web.Request) -> web.StreamResponse:
+            bad = self._check_cluster(req)
+            if bad is not None:
+                return bad
+            try:
+                payload = await req.json()
+            except ValueError:
+                return self._error(400, "The request body is not valid JSON.")
+            if not isinstance(payload, dict) or not isinstance(
+                payload.get("configurations_summary"), dict
+            ):
+                return self._error(400, "The parameter configurations_summary is mandatory.")
+            return self._create_from_action("save", "configurations")
+
+        return await self._guarded(request, serve)
+
+    def _check_cluster(self, request: web.Request) -> web.Response | None:
+        raw = request.match_info["cluster"]
+        if not raw.isdigit() or int(raw) != self.cluster_id:
+            return self._error(404, f"Cluster {raw} does not exist.")
+        return None
+
+    def _create_from_action(self, kind: Kind, service: str) -> web.Response:
+        if self._rejections:
+            rej = self._rejections[0]
+            rej.remaining -= 1
+            if rej.remaining <= 0:
+                self._rejections.pop(0)
+            return self._action_answer(-1, "FAILED", rej.error_code, rej.error_description)
+        cid = self.add_command(self.action_timeline(kind, service))
+        return self._action_answer(cid, "IN_PROGRESS", 0, "")
+
+    @staticmethod
+    def _action_answer(cid: int, state: str, code: int, text: str) -> web.Response:
+        doc = {
+            "id": cid,
+            "state": state,
+            "error_code": code,
+            "error_description": text,
+            "total_progress": 0.0,
+        }
+        return web.Response(
+            body=json.dumps(doc, separators=(",", ":")).encode(), content_type="application/json"
+        )
+
+    # ---- login on the web side
+
+    def _set_session_cookie(self, resp: web.StreamResponse, sid: str) -> None:
+        resp.set_cookie("JSESSIONID", sid, path="/web", httponly=True, secure=self.tls)
+
+    def _session_ok(self, request: web.Request) -> bool:
+        sid = request.cookies.get("JSESSIONID")
+        if sid is None:
+            return False
+        session = self._sessions.get(sid)
+        if session is None or not session.authenticated:
+            return False
+        now = self.clock.now()
+        if now - session.last_seen > self.session_idle_timeout:
+            del self._sessions[sid]
+            return False
+        session.last_seen = now
+        return True
+
+    def _new_session(self) -> str:
+        sid = secrets.token_hex(16).upper()
+        self._sessions[sid] = _WebSession(authenticated=True, last_seen=self.clock.now())
+        self.stats.sessions_created += 1
+        return sid
+
+    def _authorize(self, request: web.Request) -> tuple[web.Response | None, str | None]:
+        """``(None, cookie)`` when the request may go on, else ``(answer, None)``."""
+        if self._session_ok(request):
+            return None, None
+        if self.auth == "basic":
+            return self._authorize_basic(request)
+        return self._redirect_to_cas(request), None
+
+    def _authorize_basic(self, request: web.Request) -> tuple[web.Response | None, str | None]:
+        challenge = {"WWW-Authenticate": 'Basic realm="Manager"'}
+        header = request.headers.get("Authorization")
+        if header is None or header[:6].lower() != "basic ":
+            return self._error(401, "Log in first.", challenge), None
+        self.stats.login_attempts += 1
+        token = header[6:].strip().encode()
+        try:
+            ok = secrets.compare_digest(
+                base64.b64decode(token, validate=True), base64.b64decode(self._basic_expected)
+            )
+        except (binascii.Error, ValueError):
+            ok = False
+        verdict = self._check_password(ok)
+        if verdict == "locked":
+            return self._html(403, _pages.locked_page(self._lock_minutes())), None
+        if verdict == "bad":
+            return self._error(401, _pages.AUTH_FAILED_TEXT, challenge), None
+        if verdict == "change":
+            return self._html(403, _pages.password_change_page("/cas/modify_password.html")), None
+        self.stats.logins_ok += 1
+        return None, self._new_session()
+
+    def _check_password(self, ok: bool) -> Literal["ok", "bad", "locked", "change"]:
+        now = self.clock.now()
+        if self._locked_until is not None:
+            if now < self._locked_until:
+                return "locked"
+            self._locked_until = None
+        if not ok:
+            self._failures += 1
+            if self._failures >= self.lockout_threshold:
+                self._failures = 0
+                self._locked_until = now + self.lockout_seconds
+                return "locked"
+            return "bad"
+        self._failures = 0
+        return "change" if self.password_change_required else "ok"
+
+    def _lock_minutes(self) -> int:
+        left = (self._locked_until or 0.0) - self.clock.now()
+        return max(1, int(-(-left // 60)))
+
+    def _service_url(self) -> str:
+        return f"{self.url}{_SECURITY_CHECK}"
+
+    def _cas_login_url(self) -> str:
+        return f"{self._cas_url}/cas/login?service={quote(self._service_url(), safe='')}"
+
+    def _redirect_to_cas(self, request: web.Request) -> web.Response:
+        resp = web.Response(status=302, headers={"Location": self._cas_login_url()})
+        sid = request.cookies.get("JSESSIONID")
+        session = self._sessions.get(sid) if sid is not None else None
+        if session is None or session.authenticated:
+            if len(self._sessions) > 10_000:
+                self._sessions.pop(next(iter(self._sessions)))
+            sid = secrets.token_hex(16).upper()
+            session = _WebSession(authenticated=False, last_seen=self.clock.now())
+            self._sessions[sid] = session
+            self._set_session_cookie(resp, sid)
+        session.saved_path = request.path_qs
+        return resp
+
+    async def _handle_security_check(self, request: web.Request) -> web.StreamResponse:
+        async def serve(req: web.Request) -> web.StreamResponse:
+            if self.auth != "cas":
+                return self._error(404, f"The requested resource ({req.path}) is not available.")
+            ticket = req.query.get("ticket", "")
+            if ticket not in self._tickets:
+                return web.Response(status=302, headers={"Location": self._cas_login_url()})
+            self._tickets.discard(ticket)
+            old = req.cookies.get("JSESSIONID")
+            pre = self._sessions.pop(old, None) if old is not None else None
+            target = pre.saved_path if pre is not None and pre.saved_path else _LOGIN_CHECK
+            resp = web.Response(status=302, headers={"Location": f"{self.url}{target}"})
+            self._set_session_cookie(resp, self._new_session())
+            return resp
+
+        return await self._guarded(request, serve, auth=False)
+
+    # ------------------------------------------------------------------ CAS app
+
+    def _cas_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/cas/login", self._handle_cas_login_page)
+        app.router.add_post("/cas/login", self._handle_cas_login_post)
+        app.router.add_get("/cas/modify_password.html", self._handle_cas_modify)
+        app.router.add_route("*", "/{tail:.*}", self._handle_cas_other)
+        return app
+
+    async def _cas_guarded(
+        self, request: web.Request, serve: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        self._begin()
+        status = 0
+        try:
+            if self._outage:
+                self._abort(request)
+                return web.Response()
+            resp: web.StreamResponse = await serve(request)
+            status = resp.status
+            return resp
+        finally:
+            self._end(request, status)
+
+    def _tgt_ok(self, request: web.Request) -> bool:
+        tgt = request.cookies.get("CASTGC")
+        if tgt is None or tgt not in self._tgts:
+            return False
+        now = self.clock.now()
+        if now - self._tgts[tgt] > self.session_idle_timeout:
+            del self._tgts[tgt]
+            return False
+        self._tgts[tgt] = now
+        return True
+
+    def _login_form(self, request: web.Request, message: str = "") -> web.Response:
+        if len(self._login_tickets) > 10_000:
+            self._login_tickets.pop(next(iter(self._login_tickets)))
+        cas_sid = secrets.token_hex(16).upper()
+        lt = f"LT-{next(self._lt_counter)}-{secrets.token_urlsafe(24)}-cas"
+        self._login_tickets[cas_sid] = lt
+        action = request.path_qs
+        resp = self._html(200, _pages.login_page(action, lt, message))
+        resp.set_cookie("casSessionId", cas_sid, path="/cas", httponly=True, secure=self.tls)
+        return resp
+
+    async def _handle_cas_login_page(self, request: web.Request) -> web.StreamResponse:
+        async def serve(req: web.Request) -> web.StreamResponse:
+            service = req.query.get("service")
+            if self._tgt_ok(req):
+                if service:
+                    ticket = f"ST-{next(self._lt_counter)}-{secrets.token_urlsafe(20)}-cas"
+                    self._tickets.add(ticket)
+                    sep = "&" if "?" in service else "?"
+                    return web.Response(
+                        status=302, headers={"Location": f"{service}{sep}ticket={ticket}"}
+                    )
+                return self._html(200, _pages.success_page())
+            return self._login_form(req)
+
+        return await self._cas_guarded(request, serve)
+
+    async def _handle_cas_login_post(self, request: web.Request) -> web.StreamResponse:
+        async def serve(req: web.Request) -> web.StreamResponse:
+            form = await req.post()
+            self.stats.login_attempts += 1
+            cas_sid = req.cookies.get("casSessionId", "")
+            expected = self._login_tickets.pop(cas_sid, None)
+            if expected is None or form.get("lt") != expected:
+                return self._login_form(req, _pages.AUTH_FAILED_TEXT)
+            ok = secrets.compare_digest(
+                str(form.get("username", "")).encode(), self.username.encode()
+            ) & secrets.compare_digest(
+                str(form.get("password", "")).encode(), self.password.encode()
+            )
+            verdict = self._check_password(ok)
+            if verdict == "locked":
+                return self._html(200, _pages.locked_page(self._lock_minutes()))
+            if verdict == "bad":
+                return self._login_form(req, _pages.AUTH_FAILED_TEXT)
+            if verdict == "change":
+                return self._html(200, _pages.password_change_page("/cas/modify_password.html"))
+            self.stats.logins_ok += 1
+            tgt = f"TGT-{next(self._lt_counter)}-{secrets.token_urlsafe(32)}-cas"
+            self._tgts[tgt] = self.clock.now()
+            resp = self._html(200, _pages.success_page())
+            resp.set_cookie("CASTGC", tgt, path="/cas", httponly=True, secure=self.tls)
+            return resp
+
+        return await self._cas_guarded(request, serve)
+
+    async def _handle_cas_modify(self, request: web.Request) -> web.StreamResponse:
+        async def serve(_req: web.Request) -> web.StreamResponse:
+            return self._html(200, _pages.modify_password_page())
+
+        return await self._cas_guarded(request, serve)
+
+    async def _handle_cas_other(self, request: web.Request) -> web.StreamResponse:
+        async def serve(req: web.Request) -> web.StreamResponse:
+            return self._error(404, f"The requested resource ({req.path}) is not available.")
+
+        return await self._cas_guarded(request, serve)
