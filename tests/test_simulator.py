@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import aiohttp
 import anyio
@@ -116,12 +117,15 @@ async def test_command_added_later_starts_at_its_own_time() -> None:
 
 
 async def test_real_clock_with_speed_moves_commands() -> None:
-    """The real clock runs `speed` simulated seconds per real second."""
-    async with ManagerSimulator(clock="real", speed=10_000.0) as sim:
-        cid = sim.add_command(Timeline.build(steps=1, duration=5.0))
-        with anyio.fail_after(5):
-            while not sim.snapshot(cid).is_terminal:
-                await anyio.sleep(0.001)  # polling the simulated clock, not waiting for a server
+    """The real clock runs `speed` simulated seconds per real second, and can jump ahead."""
+    async with ManagerSimulator(clock="real", speed=50.0) as sim, aiohttp.ClientSession() as http:
+        cid = sim.add_command(Timeline.build(steps=1, duration=3600.0))
+        real0, sim0 = time.monotonic(), sim.clock.now()
+        await get_json(http, progress_url(sim, cid))
+        real1, sim1 = time.monotonic(), sim.clock.now()
+        assert sim1 - sim0 == pytest.approx(50.0 * (real1 - real0), rel=0.2, abs=0.05)
+        assert not sim.snapshot(cid).is_terminal
+        sim.clock.advance(3600.0)
         assert sim.snapshot(cid).state == "COMPLETE"
 
 
