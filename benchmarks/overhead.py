@@ -1,0 +1,393 @@
+"""Overhead against raw aiohttp: the same requests through a bare loop, get_progress, the engine.
+
+One simulator process serves commands frozen mid-run (nothing ever changes,
+so every variant sends exactly the requests asked for). For concurrency 16 and
+64, interleaved over several rounds, each variant sends ``requests`` progress
+requests after a warm-up:
+
+- ``bare``: one ``aiohttp.ClientSession``, ``concurrency`` workers doing GET,
+  read, ``json.loads``: the HTTP limit of this client process;
+- ``get_progress``: ``concurrency`` workers calling ``client.get_progress``;
+- ``engine``: ``client.watch_many`` over the commands with a policy that
+  polls as fast as it allows (interval 1 us, no back-off), ``max_concurrency``
+  set to the concurrency; it is stopped after ``requests`` requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import cProfile
+import io
+import json
+import pstats
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import attrs
+
+from ._harness import Meter, ServerProcess
+from ._results import Results, fmt, ratio
+from ._sim import SimInfo, start_sim
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+PATH = "/web/v1/common/command/{}/progress"
+VARIANTS = ("bare", "get_progress", "engine")
+
+
+@attrs.frozen
+class Run:
+    """One measured run of one variant."""
+
+    variant: str
+    concurrency: int
+    requests: int
+    wall: float
+    cpu: float
+    server_cpu: float
+
+    @property
+    def rps(self) -> float:
+        """Requests per second."""
+        return self.requests / self.wall
+
+    @property
+    def cpu_us(self) -> float:
+        """Client CPU microseconds per request."""
+        return 1e6 * self.cpu / self.requests
+
+
+async def bare_loop(
+    url: str, ids: Sequence[int], total: int, concurrency: int, session: aiohttp.ClientSession
+) -> int:
+    """``total`` GET + read + json.loads over ``ids`` with ``concurrency`` workers."""
+    remaining = total
+    urls = [url + PATH.format(cid) for cid in ids]
+    n = len(urls)
+
+    async def worker(k: int) -> None:
+        nonlocal remaining
+        i = k
+        while remaining > 0:
+            remaining -= 1
+            async with session.get(urls[i % n]) as resp:
+                body = await resp.read()
+            json.loads(body)
+            i += concurrency
+
+    await asyncio.gather(*(worker(k) for k in range(concurrency)))
+    return total
+
+
+async def client_loop(client: Any, ids: Sequence[int], total: int, concurrency: int) -> int:
+    """``total`` ``get_progress`` calls over ``ids`` with ``concurrency`` workers."""
+    remaining = total
+    n = len(ids)
+
+    async def worker(k: int) -> None:
+        nonlocal remaining
+        i = k
+        while remaining > 0:
+            remaining -= 1
+            await client.get_progress(ids[i % n])
+            i += concurrency
+
+    await asyncio.gather(*(worker(k) for k in range(concurrency)))
+    return total
+
+
+class RequestCounter:
+    """An aiohttp trace that counts finished requests and fires when a goal is reached."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.goal = 1 << 62
+        self.reached = asyncio.Event()
+        self.config = aiohttp.TraceConfig()
+        self.config.on_request_end.append(self._on_end)
+
+    def arm(self, goal: int) -> None:
+        """Fire ``reached`` once ``goal`` more requests have finished."""
+        self.goal = self.count + goal
+        self.reached = asyncio.Event()
+
+    async def _on_end(self, *_: object) -> None:
+        self.count += 1
+        if self.count >= self.goal:
+            self.reached.set()
+
+
+async def engine_run(
+    client: Any,
+    counter: RequestCounter,
+    ids: Sequence[int],
+    total: int,
+    meter: Meter | None,
+    profile: cProfile.Profile | None = None,
+) -> int:
+    """Watch ``ids`` as fast as the policy allows until ``total`` requests finished."""
+    first = asyncio.Event()
+    seen = 0
+
+    async def consume() -> None:
+        nonlocal seen
+        async for _ in client.watch_many(ids):
+            seen += 1
+            if seen >= len(ids):
+                first.set()
+
+    task = asyncio.create_task(consume())
+    try:
+        # Warm-up: every command polled once (its first snapshot delivered).
+        await first.wait()
+        counter.arm(total)
+        before = counter.count
+        if meter is not None:
+            meter.__enter__()
+        if profile is not None:
+            profile.enable()
+        await counter.reached.wait()
+        if profile is not None:
+            profile.disable()
+        if meter is not None:
+            meter.__exit__(None, None, None)
+        done = counter.count - before
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return done
+
+
+def _make_client(url: str, concurrency: int, counter: RequestCounter | None = None) -> Any:
+    from cmdprogress import Client, PollPolicy
+
+    poll = PollPolicy(interval=1e-6, max_interval=1e-6, backoff=1.0, jitter=0.0)
+    kwargs: dict[str, Any] = {"max_concurrency": concurrency, "poll": poll}
+    if counter is not None:
+        kwargs["trace_configs"] = [counter.config]
+    return Client(url, **kwargs)
+
+
+async def measure(
+    variant: str,
+    sim: SimInfo,
+    server: ServerProcess,
+    concurrency: int,
+    total: int,
+    profile: cProfile.Profile | None = None,
+) -> Run:
+    """One warmed-up, measured run of ``variant``."""
+    ids = sim.ids
+    warm = max(4 * concurrency, min(2000, total // 10))
+    meter = Meter(server_pid=server.pid)
+    if variant == "bare":
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await bare_loop(sim.url, ids, warm, concurrency, session)
+            with meter:
+                if profile is not None:
+                    profile.enable()
+                done = await bare_loop(sim.url, ids, total, concurrency, session)
+                if profile is not None:
+                    profile.disable()
+    elif variant == "get_progress":
+        async with _make_client(sim.url, concurrency) as client:
+            await client_loop(client, ids, warm, concurrency)
+            with meter:
+                if profile is not None:
+                    profile.enable()
+                done = await client_loop(client, ids, total, concurrency)
+                if profile is not None:
+                    profile.disable()
+    else:
+        counter = RequestCounter()
+        async with _make_client(sim.url, concurrency, counter) as client:
+            done = await engine_run(client, counter, ids, total, meter, profile)
+    if not server.alive():
+        raise RuntimeError(f"the simulator died during {variant}: {server.stderr_tail()}")
+    return Run(variant, concurrency, done, meter.wall, meter.cpu, meter.server_cpu)
+
+
+def _median_run(runs: list[Run]) -> Run:
+    by_rps = sorted(runs, key=lambda r: r.rps)
+    return by_rps[len(by_rps) // 2]
+
+
+def _short(filename: str) -> str:
+    if filename == "~":
+        return "builtins (C code: sockets, select, json, ...)"
+    for marker in ("site-packages/", "lib/python3.11/", "/work/main/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
+
+
+def hot_spots(profile: cProfile.Profile, limit: int = 12) -> list[str]:
+    """The functions with the most own time in a profile, as ``file:line(func) share``."""
+    stats = pstats.Stats(profile, stream=io.StringIO())
+    entries = stats.stats  # type: ignore[attr-defined]
+    total = sum(v[2] for v in entries.values()) or 1.0
+    rows = sorted(entries.items(), key=lambda kv: kv[1][2], reverse=True)[:limit]
+    out = []
+    for (filename, line, func), (_, ncalls, tottime, _cum, _) in rows:
+        out.append(
+            f"`{_short(filename)}:{line}({func})` {100 * tottime / total:.1f} % own time, "
+            f"{ncalls} calls"
+        )
+    return out
+
+
+def cumulative_by_module(profile: cProfile.Profile, limit: int = 8) -> list[str]:
+    """Own time summed per file, largest first (which module costs the CPU)."""
+    stats = pstats.Stats(profile, stream=io.StringIO())
+    entries = stats.stats  # type: ignore[attr-defined]
+    per_file: dict[str, float] = {}
+    for (filename, _, _), (_, _, tottime, _, _) in entries.items():
+        key = _short(filename)
+        per_file[key] = per_file.get(key, 0.0) + tottime
+    total = sum(per_file.values()) or 1.0
+    rows = sorted(per_file.items(), key=lambda kv: kv[1], reverse=True)[:limit]
+    return [f"`{name}` {100 * t / total:.0f} %" for name, t in rows]
+
+
+async def run(results: Results, *, quick: bool = False, out_dir: Path | None = None) -> None:
+    """Measure, then write the overhead section of ``results``."""
+    total = 300 if quick else 20_000
+    rounds = 1 if quick else 3
+    concurrencies = (16, 64)
+    section = results.section(
+        "overhead",
+        "1. Overhead against raw aiohttp",
+        f"{total:,} progress requests per run against one simulator process (commands frozen "
+        f"mid-run, 256 ids), after a warm-up; {rounds} rounds, variants interleaved "
+        "(bare, get_progress, engine, for each concurrency in turn); the median round "
+        "by throughput is shown. *bare*: one aiohttp session, GET, read, `json.loads`. "
+        "*engine*: `watch_many` over the 256 commands with `PollPolicy(interval=1e-6, "
+        "max_interval=1e-6, backoff=1, jitter=0)`, `max_concurrency` = the concurrency.",
+    )
+    runs: dict[tuple[str, int], list[Run]] = {}
+    profiles: dict[int, cProfile.Profile] = {}
+    with start_sim("frozen", "--commands", "256") as (server, sim):
+        for _ in range(rounds):
+            for conc in concurrencies:
+                for variant in VARIANTS:
+                    r = await measure(variant, sim, server, conc, total)
+                    runs.setdefault((variant, conc), []).append(r)
+        # One profiled engine run per concurrency (not among the figures).
+        for conc in concurrencies:
+            prof = cProfile.Profile()
+            await measure("engine", sim, server, conc, min(total, 5000), prof)
+            profiles[conc] = prof
+        bare_prof = cProfile.Profile()
+        await measure("bare", sim, server, 64, min(total, 5000), bare_prof)
+
+    rows = []
+    raw: dict[str, Any] = {}
+    for conc in concurrencies:
+        base = _median_run(runs[("bare", conc)])
+        for variant in VARIANTS:
+            r = _median_run(runs[(variant, conc)])
+            rows.append(
+                [
+                    f"{variant} @ {conc}",
+                    fmt(r.rps),
+                    fmt(ratio(r.rps, base.rps), 3),
+                    fmt(r.cpu_us),
+                    fmt(ratio(r.cpu_us, base.cpu_us), 3),
+                    fmt(1e6 * r.server_cpu / r.requests),
+                    fmt(100 * r.server_cpu / r.wall, 2) + " %",
+                    ", ".join(fmt(x.rps) for x in runs[(variant, conc)]),
+                ]
+            )
+            raw[f"{variant}@{conc}"] = [attrs.asdict(x) for x in runs[(variant, conc)]]
+    section.table(
+        [
+            "variant @ concurrency",
+            "requests/s",
+            "x bare",
+            "client CPU us/request",
+            "x bare",
+            "server CPU us/request",
+            "server busy",
+            "requests/s per round",
+        ],
+        rows,
+    )
+    section.raw.update(raw)
+
+    for conc in concurrencies:
+        base = _median_run(runs[("bare", conc)])
+        eng = _median_run(runs[("engine", conc)])
+        thr = ratio(eng.rps, base.rps) or 0.0
+        cpu = ratio(eng.cpu_us, base.cpu_us) or 0.0
+        results.headline(
+            f"engine throughput vs bare aiohttp @ {conc}", f"{thr:.2f}x", ">= 0.9x", thr >= 0.9
+        )
+        results.headline(
+            f"engine CPU per request vs bare aiohttp @ {conc}", f"{cpu:.2f}x", "<= 1.2x", cpu <= 1.2
+        )
+        gp = _median_run(runs[("get_progress", conc)])
+        results.headline(
+            f"get_progress CPU per request vs bare @ {conc}",
+            f"{ratio(gp.cpu_us, base.cpu_us) or 0:.2f}x",
+            "-",
+            None,
+        )
+    # What limits the figures: where the engine's CPU goes, and whether the server is saturated.
+    busy = max(100 * r.server_cpu / r.wall for rs in runs.values() for r in rs)
+    section.findings.append(
+        f"The simulator process was at most {busy:.0f} % busy on its core: "
+        + (
+            "it is the throughput limit, so the throughput ratios mostly say that the client "
+            "keeps up; client CPU per request is the figure that shows the overhead."
+            if busy >= 85
+            else "it was not saturated; the client is the throughput limit."
+        )
+    )
+    for conc, prof in profiles.items():
+        section.findings.append(
+            f"Profile of the engine @ {conc} (cProfile, own time per module): "
+            + "; ".join(cumulative_by_module(prof))
+        )
+        section.findings.append(
+            f"Hot functions of the engine @ {conc}: " + "; ".join(hot_spots(prof, 8))
+        )
+    section.findings.append(
+        "Profile of the bare loop @ 64 for comparison: "
+        + "; ".join(cumulative_by_module(bare_prof))
+    )
+    if out_dir is not None:
+        _dump_profiles(out_dir, profiles, bare_prof)
+
+
+def _dump_profiles(
+    out_dir: Path, profiles: dict[int, cProfile.Profile], bare: cProfile.Profile
+) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for conc, prof in profiles.items():
+        prof.dump_stats(str(out_dir / f"overhead-engine-{conc}.prof"))
+    bare.dump_stats(str(out_dir / "overhead-bare-64.prof"))
+
+
+async def _main_async(quick: bool) -> None:  # pragma: no cover - manual use
+    from ._harness import machine_info
+
+    results = Results(machine_info(), "python -m benchmarks.overhead")
+    await run(results, quick=quick)
+    print(results.render())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run this benchmark alone and print its section."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    asyncio.run(_main_async("--quick" in args))
+
+
+if __name__ == "__main__":
+    main()
