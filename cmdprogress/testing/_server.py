@@ -43,7 +43,7 @@ _PROGRESS_PATH = "/web/v1/common/command/{cid}/progress"
 _LOGIN_CHECK = "/web/v1/access/login_check"
 _SECURITY_CHECK = "/web/cas_security_check.htm"
 _DEFAULT_SERVICES = frozenset(
-    {"HDFS", "YARN", "HBase", "Hive", "ZooKeeper", "Kafka", "Spark2x", "Flink", "Yarn"}
+    {"HDFS", "YARN", "HBase", "Hive", "ZooKeeper", "Kafka", "Spark2x", "Flink"}
 )
 _HTML = "text/html;charset=UTF-8"
 _REASONS = {
