@@ -11,12 +11,12 @@ locking the account (five wrong passwords in a row lock it).
 from __future__ import annotations
 
 import asyncio
+import base64
 import html
 import logging
 import re
 from typing import TYPE_CHECKING, Final
 
-import aiohttp
 import attrs
 from yarl import URL
 
@@ -183,12 +183,13 @@ class Login:
         self._stats = stats
         self._lock = asyncio.Lock()
         self._failure: AuthenticationError | None = None
-        self._check_url = base_url.with_path(base_url.path + "/web/v1/access/login_check")
+        base = str(base_url)
+        self._check_url = URL(base + "/web/v1/access/login_check", encoded=True)
         self._origins: frozenset[tuple[str, str, int | None]] = frozenset()
         if isinstance(auth, CASAuth):
             cas = auth._cas_base(base_url)
             self._cas_login_url = cas.with_path(cas.path.rstrip("/") + "/login")
-            self._service = str(base_url.with_path(base_url.path + "/web/cas_security_check.htm"))
+            self._service = base + "/web/cas_security_check.htm"
             self._origins = frozenset({_origin(cas)})
 
     @property
@@ -245,7 +246,8 @@ class Login:
         if not lt:
             self._classify(page, where, auth)
             raise AuthenticationError(
-                f"found no login ticket ('lt') on the CAS login page {where}; check cas_url "
+                f"found no login ticket ('lt') on the CAS login page {where} "
+                f"(HTTP {page.status}); check cas_url "
                 "(default: the Manager's host, port 20009, path /cas)",
                 url=where,
                 username=auth.username,
@@ -333,7 +335,8 @@ class Login:
         transport = self._transport
         transport.cookie_jar.clear()
         where = safe_url(self._check_url)
-        header = aiohttp.BasicAuth(auth.username, auth.password, "utf-8").encode()
+        token = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode("ascii")
+        header = "Basic " + token
         logger.debug("Basic login of %r at %s", auth.username, where)
         answer = await transport.follow(
             "GET", self._check_url, headers={"Authorization": header}, login=True

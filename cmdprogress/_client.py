@@ -74,6 +74,13 @@ def validate_command_id(value: object) -> int:
     raise InvalidCommandIdError(value)
 
 
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    leaves: list[BaseException] = []
+    for e in group.exceptions:
+        leaves.extend(_leaves(e) if isinstance(e, BaseExceptionGroup) else [e])
+    return leaves
+
+
 def _validate_cluster_id(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_ID:
         raise InvalidArgumentError(
@@ -277,6 +284,11 @@ class Client:
             return
         try:
             await stack.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            # A task group that re-raises the block's own exception wrapped in a
+            # group of one: let the original exception go on unwrapped.
+            if exc is None or _leaves(group) != [exc]:
+                raise
         finally:
             self._transport = self._engine = self._stack = None
 
