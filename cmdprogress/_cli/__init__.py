@@ -98,8 +98,10 @@ def _setup_logging(debug: bool, redactor: Redactor) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         logger.setLevel(logging.DEBUG)
     else:
+        # Retries and re-logins are logged as warnings: the live view already shows
+        # their effect, and a flaky Manager would flood the terminal. --debug shows all.
         handler.setFormatter(logging.Formatter("cmdprogress: %(levelname)s: %(message)s"))
-        logger.setLevel(logging.WARNING)
+        logger.setLevel(logging.ERROR)
     logger.handlers[:] = [handler]
     logger.propagate = False
 
@@ -118,6 +120,11 @@ def _watch(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     redactor = Redactor(password)
     _setup_logging(settings.debug, redactor)
     display = make_display(json_lines=settings.json, redact=redactor)
+    if settings.insecure:
+        display.note(
+            "warning: --insecure: the Manager's certificate is not verified; anyone on the "
+            "path can read the password and the session (pass --ca-file PEM instead)"
+        )
     return _run(
         lambda: _watch_async(settings, ssl_arg, password, display),
         display,
