@@ -74,7 +74,9 @@ class ProgressPollingMethod(AsyncPollingMethod[dict[str, Any]]):
     async def update_status(self) -> None:
         """One poll."""
         assert self._client is not None
-        response = await self._client.send_request(HttpRequest("GET", self._path))
+        response = await self._client.send_request(
+            HttpRequest("GET", self._client.format_url(self._path))
+        )
         self._retry_after = None
         if response.status_code in (429, 503):
             with contextlib.suppress(ValueError, TypeError):
@@ -107,7 +109,7 @@ async def azure_poll_command(
     client: AsyncPipelineClient[Any, Any], path: str, interval: float, on_answer: OnAnswer
 ) -> dict[str, Any]:
     """Poll one command to its end through an ``AsyncLROPoller``; return the last body."""
-    first = await client.send_request(HttpRequest("GET", path))
+    first = await client.send_request(HttpRequest("GET", client.format_url(path)))
     body = json.loads(first.content)
     on_answer(body)
     poller: AsyncLROPoller[dict[str, Any]] = AsyncLROPoller(
