@@ -508,6 +508,8 @@ class ManagerSimulator:
         stats.in_flight += 1
         if stats.in_flight > stats.peak_in_flight:
             stats.peak_in_flight = stats.in_flight
+        if self._waiters:
+            self._notify()
 
     def _end(
         self,
