@@ -16,9 +16,10 @@ The rule, in a few lines:
   or, without one, half the rate actually measured over the last requests.
   Throttling answers that arrive while a pause is running extend the pause but
   do not cut again (they were sent before the first cut took effect).
-- **Recovery.** Each success adds a twentieth of the cut rate back, so about
-  twenty good answers double it again; once it is back at the configured
-  ceiling (or at the measured rate it was cut from) the cut is lifted.
+- **Recovery.** Each success raises the rate by 5 %, so about fifteen good
+  answers double it (and, the rate being what it is, that takes longer the
+  deeper the cut); once it is back at the configured ceiling (or at the
+  measured rate it was cut from) the cut is lifted.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ __all__ = ["Pacer"]
 log = logging.getLogger("cmdprogress.pacing")
 
 _WINDOW = 32  # requests remembered to measure the actual rate
-_RECOVERY_STEPS = 20  # successes that add back the cut rate once
+_RECOVERY = 1.05  # rate factor per success after a cut
 _MIN_RATE = 0.5  # never cut below this many requests per second
 
 
@@ -67,7 +68,6 @@ class Pacer:
         "_next_slot",
         "_paused_until",
         "_recent",
-        "_step",
         "max_pause",
         "max_requests_per_second",
         "throttle_pause",
@@ -89,7 +89,6 @@ class Pacer:
         self._clock = clock or anyio.current_time
         self._limit: float | None = max_requests_per_second
         self._cut_from: float | None = None  # the rate the last cut started from
-        self._step = 0.0
         self._next_slot = -math.inf
         self._paused_until = -math.inf
         self._recent: collections.deque[float] = collections.deque(maxlen=_WINDOW)
@@ -167,7 +166,6 @@ class Pacer:
             self._cut_from = self.max_requests_per_second or base
         cut = max(_MIN_RATE, base / 2)
         self._limit = cut
-        self._step = cut / _RECOVERY_STEPS
         log.debug(
             "throttled by the Manager: pausing %.3fs, rate cut to %.3g requests/s", pause, cut
         )
@@ -176,7 +174,7 @@ class Pacer:
         """A request succeeded: recover gradually towards full speed."""
         if self._cut_from is None or self._limit is None:
             return
-        self._limit += self._step
+        self._limit *= _RECOVERY
         if self._limit >= self._cut_from:
             self._limit = self.max_requests_per_second
             self._cut_from = None

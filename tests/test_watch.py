@@ -1,0 +1,515 @@
+"""The polling engine end to end, against the Manager simulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import pytest
+
+from cmdprogress import (
+    Client,
+    CommandProgress,
+    CommandState,
+    PollPolicy,
+    RetryPolicy,
+    WatchEvent,
+)
+from cmdprogress.exceptions import (
+    ClientClosedError,
+    CommandErrorGroup,
+    CommandFailed,
+    CommandStalledError,
+    InvalidArgumentError,
+    MalformedResponseError,
+    UnknownCommandError,
+)
+from cmdprogress.testing import Fault, ManagerSimulator, Timeline
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+FAST = PollPolicy(interval=0.005, max_interval=0.02, throttle_pause=0.02)
+QUICK_RETRY = RetryPolicy(attempts=2, backoff=0.001, max_backoff=0.005, max_retry_after=0.01)
+TERMINAL = (CommandState.COMPLETE, CommandState.FAILED)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[ManagerSimulator]:
+    """A simulator with a manual clock and no login."""
+    async with ManagerSimulator() as s:
+        yield s
+
+
+def client_for(sim: ManagerSimulator, **kwargs: Any) -> Client:
+    """A client with tiny intervals and quick retries."""
+    kwargs.setdefault("poll", FAST)
+    kwargs.setdefault("retry", QUICK_RETRY)
+    return Client(sim.url, **kwargs)
+
+
+def manual(steps: int = 2, *, fail: bool = False) -> Timeline:
+    """A timeline that moves only by advance()/finish() (the clock stays still)."""
+    return Timeline.build(steps=steps, duration=1000.0, fail=fail)
+
+
+async def polled_again(sim: ManagerSimulator, cid: int, n: int = 3) -> None:
+    """Wait until ``cid`` has been polled ``n`` more times (proof that the engine runs on)."""
+    target = sim.stats.progress_requests[cid] + n
+    await sim.wait_for_requests(cid, target)
+
+
+def ordered(states: list[CommandState]) -> bool:
+    """True when the states never go back (NEW, then running states, then one terminal)."""
+    rank = {CommandState.NEW: 0, CommandState.IN_PROGRESS: 1, CommandState.UNKNOWN: 1}
+    ranks = [rank.get(s, 2) for s in states]
+    return ranks == sorted(ranks) and ranks.count(2) == 1 and ranks[-1] == 2
+
+
+@pytest.mark.anyio
+async def test_300_commands_each_terminal_snapshot_exactly_once(sim: ManagerSimulator) -> None:
+    """300 commands watched together: each yields its terminal snapshot once, in order."""
+    ids = [sim.add_command(manual(fail=i % 10 == 0)) for i in range(300)]
+    seen: dict[int, list[CommandProgress]] = defaultdict(list)
+
+    async def drive() -> None:
+        for _ in range(4):
+            await sim.wait_until(lambda s: all(s.stats.progress_requests[c] for c in ids))
+            counts = {c: sim.stats.progress_requests[c] for c in ids}
+            sim.advance_all()
+            await sim.wait_until(
+                lambda s, counts=counts: all(  # type: ignore[misc]
+                    s.stats.progress_requests[c] > counts[c] for c in ids
+                )
+            )
+        sim.finish_all()
+
+    with anyio.fail_after(20):
+        async with client_for(sim, max_concurrency=16) as client, anyio.create_task_group() as tg:
+            tg.start_soon(drive)
+            async for p in client.watch_many(ids):
+                seen[p.command_id].append(p)
+            assert client.engine.stats.watched == 0
+    assert sorted(seen) == ids
+    for cid, snaps in seen.items():
+        terminals = [p for p in snaps if p.is_terminal]
+        assert len(terminals) == 1, cid
+        assert snaps[-1] is terminals[0]
+        assert ordered([p.state for p in snaps]), [p.state for p in snaps]
+        assert all(a != b for a, b in itertools.pairwise(snaps))
+    failed = [cid for cid, snaps in seen.items() if snaps[-1].state is CommandState.FAILED]
+    assert failed == ids[::10]
+    assert sim.stats.peak_in_flight <= 16
+
+
+@pytest.mark.anyio
+async def test_two_watchers_of_one_command_cost_one_request_per_poll(
+    sim: ManagerSimulator,
+) -> None:
+    """Two watch(7) share each poll: command 7 costs no more requests than a lone watch(8)."""
+    policy = PollPolicy(interval=0.01, max_interval=0.01, jitter=0)
+    shared = sim.add_command(manual(), command_id=7)
+    alone = sim.add_command(manual(), command_id=8)
+    got: dict[str, list[CommandProgress]] = defaultdict(list)
+
+    async def consume(name: str, cid: int) -> None:
+        async for p in client.watch(cid):
+            got[name].append(p)
+
+    with anyio.fail_after(10):
+        async with client_for(sim, poll=policy) as client, anyio.create_task_group() as tg:
+            tg.start_soon(consume, "a", shared)
+            tg.start_soon(consume, "b", shared)
+            tg.start_soon(consume, "c", alone)
+            await sim.wait_for_requests(shared, 1)
+            for _ in range(3):
+                await polled_again(sim, shared)
+                sim.advance(shared)
+                sim.advance(alone)
+            await polled_again(sim, shared)
+            sim.finish(shared)
+            sim.finish(alone)
+    assert got["a"] == got["b"]
+    assert len(got["a"]) == len(got["c"]) == 5
+    requests_shared = sim.stats.progress_requests[shared]
+    requests_alone = sim.stats.progress_requests[alone]
+    assert requests_shared <= requests_alone + 2, (requests_shared, requests_alone)
+
+
+@pytest.mark.anyio
+async def test_throttling_slows_the_whole_client_and_recovers(sim: ManagerSimulator) -> None:
+    """503/429 answers cut the client's rate, in-flight stays under the limit, then it recovers."""
+    ids = [sim.add_command(manual()) for _ in range(40)]
+    throttled_seen: list[float | None] = []
+
+    with anyio.fail_after(20):
+        async with client_for(sim, max_concurrency=4) as client, anyio.create_task_group() as tg:
+            watcher = client.watch_many(ids)
+
+            async def consume() -> None:
+                async for _ in watcher:
+                    pass
+
+            tg.start_soon(consume)
+            await sim.wait_until(lambda s: all(s.stats.progress_requests[c] for c in ids))
+            sim.faults.inject(Fault.status(503), times=3)
+            sim.faults.inject(
+                Fault.raw(429, "<html>slow down</html>", {"Retry-After": "0"}), times=3
+            )
+            await sim.wait_until(lambda s: s.faults.pending == 0)
+            throttled_seen.append(client._pacer.current_limit)
+            assert client._pacer.slowed_down
+            # Recovery is gradual: many good answers later the cut is lifted.
+            await sim.wait_until(lambda s: not client._pacer.slowed_down)
+            sim.finish_all()
+        assert client.stats.throttled >= 2
+    assert throttled_seen[0] is not None
+    assert sim.stats.peak_in_flight <= 4
+
+
+@pytest.mark.anyio
+async def test_slow_consumer_neither_slows_others_nor_misses_transitions(
+    sim: ManagerSimulator,
+) -> None:
+    """A watcher that does not read gets NEW, the latest IN_PROGRESS and the terminal, in order."""
+    cid = sim.add_command(Timeline.build(steps=4, duration=1000.0))
+    fast: list[CommandProgress] = []
+    with anyio.fail_after(10):
+        async with client_for(sim) as client:
+            async with client.watch(cid) as slow:  # registered, never read until the end
+                async with client.watch(cid) as quick:
+                    fast.append(await quick.__anext__())
+                    for _ in range(8):
+                        sim.advance(cid)
+                        fast.append(await quick.__anext__())
+                    sim.finish(cid)
+                    fast.append(await quick.__anext__())
+                    with pytest.raises(StopAsyncIteration):
+                        await quick.__anext__()
+                lagging = [p async for p in slow]
+            assert client.engine.stats.coalesced >= 1
+    assert [p.state for p in fast][:2] == [CommandState.NEW, CommandState.IN_PROGRESS]
+    assert len(fast) == 10  # every change reached the reader that kept up
+    assert [p.state for p in lagging] == [
+        CommandState.NEW,
+        CommandState.IN_PROGRESS,
+        CommandState.COMPLETE,
+    ]
+    running = [p for p in fast if p.state is CommandState.IN_PROGRESS]
+    assert lagging[1] == running[-1]  # the latest of the coalesced run
+    assert lagging[2] == fast[-1]
+
+
+@pytest.mark.anyio
+async def test_add_and_discard_while_running(sim: ManagerSimulator) -> None:
+    """Ids added mid-stream are watched; a discarded id stops being polled at once."""
+    a, b, c = (sim.add_command(manual()) for _ in range(3))
+    seen: list[int] = []
+    discarded_at = 0
+    with anyio.fail_after(10):
+        async with client_for(sim) as client, client.watcher([a, b]) as w:
+            async for p in w:
+                seen.append(p.command_id)
+                if p.command_id == a and c not in w.command_ids and len(seen) <= 2:
+                    w.add(c)
+                    w.discard(b)
+                    discarded_at = sim.stats.progress_requests[b]
+                    assert client.engine.stats.watched == 2
+                    sim.finish(a)
+                    sim.finish(c)
+            settled = sim.stats.progress_requests[b]
+    assert set(w.results) == {a, c}
+    assert seen.count(c) >= 1
+    assert settled <= discarded_at + 1  # at most the request already on the wire
+
+
+@pytest.mark.anyio
+async def test_multi_watch_stays_open_until_closed(sim: ManagerSimulator) -> None:
+    """With close_when_done=False the stream waits for new ids after all ended."""
+    first = sim.add_command(manual())
+    second = sim.add_command(manual())
+    sim.finish(first)
+    sim.finish(second)
+    got: list[int] = []
+    with anyio.fail_after(10):
+        async with client_for(sim) as client, client.watcher([first], close_when_done=False) as w:
+            async for p in w:
+                got.append(p.command_id)
+                if p.command_id == first:
+                    w.add(second)
+                else:
+                    w.close()
+    assert got == [first, second]
+
+
+@pytest.mark.anyio
+async def test_resume_yields_only_what_was_not_seen(sim: ManagerSimulator) -> None:
+    """watch(since=last) skips the snapshot already seen; a terminal since yields nothing."""
+    cid = sim.add_command(manual())
+    with anyio.fail_after(10):
+        async with client_for(sim) as client:
+            first = await client.watch(cid).__anext__()
+            sim.advance(cid)
+            resumed = client.watch(cid, since=first)
+            second = await resumed.__anext__()
+            assert second != first
+            assert second.state is CommandState.IN_PROGRESS
+            await resumed.aclose()
+            sim.finish(cid)
+            final = await client.wait(cid)
+            before = sim.stats.progress_requests[cid]
+            assert [p async for p in client.watch(cid, since=final)] == []
+            async with client.watcher() as w:
+                w.resume(final)
+                assert [p async for p in w] == []
+            assert w.results == {cid: final}
+            assert sim.stats.progress_requests[cid] == before
+
+
+@pytest.mark.anyio
+async def test_early_break_stops_polling_at_once(sim: ManagerSimulator) -> None:
+    """Leaving async for unregisters the command before the next line runs; no more requests."""
+    cid = sim.add_command(manual())
+    other = sim.add_command(manual())
+    with anyio.fail_after(10):
+        async with client_for(sim) as client, client.watch(other):
+            async for _ in client.watch(cid):
+                break
+            assert client.engine.stats.watched == 1
+            stopped_at = sim.stats.progress_requests[cid]
+            await polled_again(sim, other, 5)
+            assert sim.stats.progress_requests[cid] <= stopped_at + 1
+            after = sim.stats.progress_requests[cid]
+            await polled_again(sim, other, 5)
+            assert sim.stats.progress_requests[cid] == after
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("how", ["move_on_after", "fail_after", "asyncio.timeout", "cancel"])
+async def test_deadlines_and_cancellation_stop_polling(sim: ManagerSimulator, how: str) -> None:
+    """A deadline or cancellation around a watch ends it and stops its polling; nothing leaks."""
+    cid = sim.add_command(manual())
+    with anyio.fail_after(10):
+        async with client_for(sim) as client:
+            got: list[CommandProgress] = []
+
+            async def consume() -> None:
+                async for p in client.watch(cid):
+                    got.append(p)
+
+            if how == "move_on_after":
+                with anyio.move_on_after(0.05):
+                    await consume()
+            elif how == "fail_after":
+                with pytest.raises(TimeoutError), anyio.fail_after(0.05):
+                    await consume()
+            elif how == "asyncio.timeout":
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(0.05):
+                        await consume()
+            else:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(consume)
+                    await sim.wait_for_requests(cid, 2)
+                    tg.cancel_scope.cancel()
+            assert got
+            assert client.engine.stats.watched == 0
+            assert client.engine.stats.watchers == 0
+            assert [t for t in asyncio.all_tasks() if t.get_name() == "cmdprogress scheduler"]
+            stopped_at = sim.stats.progress_requests[cid]
+            other = sim.add_command(manual())
+            async with client.watch(other):
+                await polled_again(sim, other, 5)
+            assert sim.stats.progress_requests[cid] <= stopped_at + 1
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("cmdprogress")]
+
+
+@pytest.mark.anyio
+async def test_unknown_id_ends_only_that_command(sim: ManagerSimulator) -> None:
+    """A 404 id raises UnknownCommandError after the other commands finished."""
+    good = sim.add_command(manual())
+    seen: list[CommandProgress] = []
+    with anyio.fail_after(10):
+        async with client_for(sim) as client:
+            stream = client.watch_many([good, 4040])
+
+            async def consume() -> None:
+                async for p in stream:
+                    seen.append(p)
+                    if p.command_id == good and not p.is_terminal:
+                        sim.finish(good)
+
+            with pytest.raises(UnknownCommandError) as info:
+                await consume()
+    assert info.value.command_id == 4040
+    assert seen[-1].command_id == good
+    assert seen[-1].is_terminal
+    assert stream.results == {good: seen[-1]}
+
+
+@pytest.mark.anyio
+async def test_malformed_and_unknown_are_reported_together(sim: ManagerSimulator) -> None:
+    """Two broken commands raise one CommandErrorGroup carrying the good command's result."""
+    good = sim.add_command(manual())
+    broken = sim.add_command(manual())
+    sim.finish(good)
+    sim.faults.inject(Fault.malformed_json(), times=1000, command_id=broken)
+    with anyio.fail_after(10):
+        async with client_for(sim) as client:
+            with pytest.raises(CommandErrorGroup) as info:
+                await client.wait_all([good, broken, 4040])
+            mixed = await client.wait_all([good, broken, 4040], return_exceptions=True)
+    group = info.value
+    assert set(group.errors) == {broken, 4040}
+    assert isinstance(group.errors[broken], MalformedResponseError)
+    assert isinstance(group.errors[4040], UnknownCommandError)
+    assert group.results[good].state is CommandState.COMPLETE
+    assert list(mixed) == [good, broken, 4040]
+    assert isinstance(mixed[good], CommandProgress)
+    assert isinstance(mixed[broken], MalformedResponseError)
+    assert sim.stats.progress_requests[broken] >= 3  # a single bad body is not fatal
+
+
+@pytest.mark.anyio
+async def test_one_bad_body_is_tolerated(sim: ManagerSimulator) -> None:
+    """A single malformed answer is polled again, not fatal."""
+    cid = sim.add_command(manual())
+    sim.finish(cid)
+    sim.faults.inject(Fault.malformed_json(), times=1, command_id=cid)
+    with anyio.fail_after(10):
+        async with client_for(sim) as client:
+            final = await client.wait(cid)
+            assert client.engine.stats.retried >= 1
+    assert final.state is CommandState.COMPLETE
+
+
+@pytest.mark.anyio
+async def test_wait_returns_complete_and_raises_on_failed(sim: ManagerSimulator) -> None:
+    """wait() returns the COMPLETE snapshot and raises CommandFailed with the FAILED one."""
+    ok = sim.add_command(manual())
+    bad = sim.add_command(manual(fail=True))
+    sim.finish_all()
+    with anyio.fail_after(10):
+        async with client_for(sim) as client:
+            assert (await client.wait(ok)).state is CommandState.COMPLETE
+            with pytest.raises(CommandFailed) as info:
+                await client.wait(bad)
+            finals = await client.wait_all([ok, bad, ok])
+    assert info.value.progress.state is CommandState.FAILED
+    assert info.value.progress.error_code < 0
+    assert [p.state for p in finals.values()] == [CommandState.COMPLETE, CommandState.FAILED]
+
+
+@pytest.mark.anyio
+async def test_stalled_command_ends_with_stall_error(sim: ManagerSimulator) -> None:
+    """A command that never changes ends with CommandStalledError after stall_timeout."""
+    cid = sim.add_command(manual())
+    policy = PollPolicy(interval=0.005, max_interval=0.01, stall_timeout=0.05)
+    with anyio.fail_after(10):
+        async with client_for(sim, poll=policy) as client:
+            with pytest.raises(CommandStalledError) as info:
+                await client.wait(cid)
+    assert info.value.command_id == cid
+    assert info.value.stalled_for >= 0.05
+
+
+@pytest.mark.anyio
+async def test_outage_mid_watch_is_not_a_failure(sim: ManagerSimulator) -> None:
+    """Refused connections during an outage are retried by the engine; the watch completes."""
+    cid = sim.add_command(manual())
+    retries: list[WatchEvent] = []
+    enough = anyio.Event()
+    states: list[CommandState] = []
+
+    def on_event(event: WatchEvent) -> None:
+        if event.kind == "retry":
+            retries.append(event)
+            if len(retries) >= 2:
+                enough.set()
+
+    with anyio.fail_after(10):
+        async with client_for(sim) as client:
+            client.engine.add_listener(on_event)
+            async for p in client.watch(cid):
+                states.append(p.state)
+                if p.state is CommandState.NEW:
+                    async with sim.outage():
+                        sim.advance(cid)
+                        await enough.wait()
+                    sim.finish(cid)
+    assert states[0] is CommandState.NEW
+    assert states[-1] is CommandState.COMPLETE
+    assert CommandState.IN_PROGRESS in states or len(states) == 2
+    assert len(retries) >= 2
+
+
+@pytest.mark.anyio
+async def test_outage_longer_than_grace_ends_the_watch(sim: ManagerSimulator) -> None:
+    """With outage_grace=0 the first poll that exhausts retries ends the watch with its error."""
+    cid = sim.add_command(manual())
+    policy = PollPolicy(interval=0.005, max_interval=0.01, outage_grace=0)
+    with anyio.fail_after(10):
+        async with client_for(sim, poll=policy) as client:
+            watch = client.watch(cid)
+            await watch.__anext__()
+            await sim.start_outage()
+            try:
+                with pytest.raises(Exception) as info:
+                    await watch.__anext__()
+            finally:
+                await sim.end_outage()
+    assert type(info.value).__module__ == "cmdprogress.exceptions"
+
+
+@pytest.mark.anyio
+async def test_watching_after_close_raises_client_closed(sim: ManagerSimulator) -> None:
+    """A watch open when the client closes raises ClientClosedError; a closed client refuses."""
+    cid = sim.add_command(manual())
+    client = client_for(sim)
+    async with client:
+        watch = client.watch(cid)
+        await watch.__anext__()
+    with pytest.raises(ClientClosedError):
+        await watch.__anext__()
+    with pytest.raises(ClientClosedError):
+        client.watch(cid)
+
+
+@pytest.mark.anyio
+async def test_max_commands_bound(sim: ManagerSimulator) -> None:
+    """Watching more than PollPolicy(max_commands) commands raises a clear error."""
+    ids = [sim.add_command(manual()) for _ in range(3)]
+    policy = PollPolicy(interval=0.005, max_interval=0.02, max_commands=2)
+    with anyio.fail_after(10):
+        async with client_for(sim, poll=policy) as client:
+            with pytest.raises(InvalidArgumentError) as info:
+                async for _ in client.watch_many(ids):
+                    pass
+            assert client.engine.stats.watched == 0
+    assert info.value.argument == "command_ids"
+    assert "max_commands" in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_listener_sees_polls_changes_and_end(sim: ManagerSimulator) -> None:
+    """The tracing hook gets watch, poll, change and end events with the command id."""
+    cid = sim.add_command(manual())
+    sim.finish(cid)
+    events: list[WatchEvent] = []
+    with anyio.fail_after(10):
+        async with client_for(sim) as client:
+            remove: Callable[[], None] = client.engine.add_listener(events.append)
+            await client.wait(cid)
+            remove()
+            assert client.engine.stats.polls >= 1
+            assert client.engine.polls(cid) >= 1
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "watch"
+    assert {"poll", "change", "end"} <= set(kinds)
+    assert all(e.command_id == cid for e in events)
+    end = next(e for e in events if e.kind == "end")
+    assert end.progress is not None
+    assert end.progress.is_terminal
