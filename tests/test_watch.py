@@ -513,3 +513,34 @@ async def test_listener_sees_polls_changes_and_end(sim: ManagerSimulator) -> Non
     end = next(e for e in events if e.kind == "end")
     assert end.progress is not None
     assert end.progress.is_terminal
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("auth", ["basic", "cas"])
+async def test_session_expiry_mid_watch_is_not_a_failure(auth: str) -> None:
+    """Sessions expiring while commands are watched cost a re-login, not a watch."""
+    from cmdprogress import BasicAuth, CASAuth
+
+    async with ManagerSimulator(auth=auth) as sim:  # type: ignore[arg-type]
+        ids = [sim.add_command(manual()) for _ in range(5)]
+        credentials = (
+            BasicAuth(sim.username, sim.password)
+            if auth == "basic"
+            else CASAuth(sim.username, sim.password, cas_url=sim.cas_url)
+        )
+        seen: dict[int, list[CommandState]] = defaultdict(list)
+        with anyio.fail_after(10):
+            async with client_for(sim, auth=credentials) as client:
+                async for p in client.watch_many(ids):
+                    seen[p.command_id].append(p.state)
+                    if p.command_id == ids[0] and p.state is CommandState.NEW:
+                        sim.expire_sessions()
+                        sim.advance_all()
+                    elif p.command_id == ids[0] and p.state is CommandState.IN_PROGRESS:
+                        sim.expire_sessions()
+                        sim.finish_all()
+                assert client.stats.relogins >= 1
+        assert all(states[-1] is CommandState.COMPLETE for states in seen.values())
+        assert all(ordered(states) for states in seen.values())
+        assert sorted(seen) == ids
+        assert sim.stats.logins_ok <= 3  # one login for everyone, not one per request
