@@ -279,6 +279,7 @@ class Login:
             )
         check = await transport.follow("GET", self._check_url, login=True)
         assert isinstance(check, Answer)
+        self._check_status(check, "the Manager's login check")
         if not 200 <= check.status < 300 or check.is_login_page():
             raise SessionError(
                 f"logged in at CAS, but the Manager did not open a session "

@@ -252,3 +252,58 @@ async def test_debug_log_of_a_whole_run_holds_no_secret(caplog: pytest.LogCaptur
     for value in cookies:
         assert value not in text
     assert "ticket=" not in text
+
+
+@pytest.mark.anyio
+async def test_transient_error_during_cas_login_is_retried() -> None:
+    """A 502 on the login check is transient: the login is done again and polling works."""
+    async with ManagerSimulator(auth="cas") as sim:
+        cid = sim.add_command(Timeline.build(steps=2, duration=10.0))
+        sim.faults.inject(Fault.status(502), times=1, where="web")
+        async with cas_client(sim) as client:
+            p = await client.get_progress(cid)
+        assert p.command_id == cid
+        assert client.stats.logins == 1
+        assert client.stats.retries == 1
+        assert sim.stats.logins_ok == 2
+
+
+@pytest.mark.anyio
+async def test_transient_error_during_basic_login_is_retried() -> None:
+    """A 503 on the Basic login request is retried; then the poll works."""
+    async with ManagerSimulator(auth="basic") as sim:
+        cid = sim.add_command(Timeline.build(steps=2, duration=10.0))
+        sim.faults.inject(Fault.status(503), times=1, where="web")
+        async with basic_client(sim) as client:
+            p = await client.get_progress(cid)
+        assert p.command_id == cid
+        assert client.stats.logins == 1
+
+
+@pytest.mark.anyio
+async def test_manager_that_refuses_basic_says_so() -> None:
+    """A Basic login answered with an unexpected status raises AuthenticationError."""
+    async with ManagerSimulator(auth="basic") as sim:
+        sim.faults.inject(Fault.raw(418, b"no"), times=1, where="web")
+        async with basic_client(sim) as client:
+            with pytest.raises(AuthenticationError) as info:
+                await client.get_progress(1)
+        assert sim.stats.login_attempts == 0
+    assert "CASAuth" in str(info.value)
+
+
+def test_login_form_fields_are_parsed_in_any_quoting() -> None:
+    """Hidden inputs are read with double, single or no quotes and HTML entities."""
+    from cmdprogress._auth import _form_fields
+
+    page = b"""<form><input type="hidden" name="lt" value="LT-1-a&amp;b-cas">
+    <INPUT TYPE=hidden NAME=execution VALUE=e1s1>
+    <input name='_eventId' value='submit'/><input name="lt" value="second">
+    <input type="password" name="password"></form>"""
+    fields = _form_fields(page)
+    assert fields == {
+        "lt": "LT-1-a&b-cas",
+        "execution": "e1s1",
+        "_eventId": "submit",
+        "password": "",
+    }

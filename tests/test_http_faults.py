@@ -322,3 +322,36 @@ async def test_retry_after_http_date_and_garbage() -> None:
         await runner.cleanup()
     assert p.total_progress == 100.0
     assert len(calls) == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("3", 3.0),
+        (" 1.5 ", 1.5),
+        ("-4", 0.0),
+        ("nan", None),
+        ("", None),
+        ("soon", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+    ],
+)
+def test_retry_after_parsing(value: str, expected: float | None) -> None:
+    """Retry-After: seconds or an HTTP date; negative means now; garbage is ignored."""
+    from cmdprogress._http import _retry_after
+
+    assert _retry_after({"Retry-After": value} if value else {}) == expected
+
+
+@pytest.mark.anyio
+async def test_unusual_status_is_reported_with_its_code() -> None:
+    """A status without a standard phrase still gives an HTTPStatusError naming it."""
+    async with ManagerSimulator() as sim:
+        cid = sim.add_command(Timeline.build(steps=2, duration=10.0))
+        sim.faults.inject(Fault.raw(499, b"<html>odd</html>"), times=1)
+        async with Client(sim.url, retry=fast(3), poll=POLL) as client:
+            with pytest.raises(HTTPStatusError) as info:
+                await client.get_progress(cid)
+    assert info.value.status == 499
+    assert "499" in str(info.value)
+    assert info.value.body_excerpt == "<html>odd</html>"
