@@ -1,0 +1,139 @@
+"""``python -m cmdprogress.testing serve``: the simulator in its own process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import TYPE_CHECKING
+
+from ._faults import Fault
+from ._server import ManagerSimulator
+from ._timeline import Style, Timeline
+from ._workload import Workload
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["main", "parse_args", "serve"]
+
+_FAULTS = {
+    "500": lambda: Fault.status(500),
+    "502": lambda: Fault.status(502),
+    "503": lambda: Fault.status(503, retry_after=1.0),
+    "429": lambda: Fault.status(429, retry_after=1.0),
+    "reset": Fault.reset,
+    "malformed": Fault.malformed_json,
+    "truncated": Fault.truncated,
+    "login_page": Fault.login_page,
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m cmdprogress.testing",
+        description="The cmdprogress Manager simulator.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser(
+        "serve",
+        help="serve until SIGTERM/SIGINT; the first line printed is the web URL",
+        description=(
+            "Serve a simulated Manager on 127.0.0.1 until SIGTERM or SIGINT. Prints the web URL "
+            "as the first line, then cas_url=, ca_file=, auth=/username=, commands= lines."
+        ),
+    )
+    s.add_argument("--auth", choices=("none", "cas", "basic"), default="none")
+    s.add_argument("--username", default="admin")
+    s.add_argument("--password", default="Sim-Passw0rd!")
+    s.add_argument("--tls", action="store_true", help="HTTPS with a generated private CA")
+    s.add_argument("--clock", choices=("real", "manual"), default="real")
+    s.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    s.add_argument("--workload", type=int, default=0, metavar="N", help="N seeded commands")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--failure-rate", type=float, default=0.1)
+    s.add_argument("--commands", type=int, default=0, metavar="N", help="N built commands")
+    s.add_argument("--steps", type=int, default=4, help="steps of each --commands command")
+    s.add_argument("--duration", type=float, default=600.0, help="of each --commands command")
+    s.add_argument("--advance", type=int, default=0, help="move every command K snapshots on")
+    s.add_argument("--style", choices=("snake", "camel", "mixed"), default="snake")
+    s.add_argument("--fault", choices=sorted(_FAULTS), default="503")
+    s.add_argument("--fault-rate", type=float, default=0.0, help="share of progress requests")
+    s.add_argument("--session-idle-timeout", type=float, default=1200.0)
+    s.add_argument("--port", type=int, default=0)
+    s.add_argument("--cas-port", type=int, default=0)
+    s.add_argument("--log-limit", type=int, default=100_000)
+    return p
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse a ``serve`` command line."""
+    return _parser().parse_args(argv)
+
+
+def _timelines(args: argparse.Namespace) -> list[Timeline]:
+    camel_rate = {"snake": 0.0, "camel": 1.0, "mixed": 0.5}[args.style]
+    out = Workload(
+        count=args.workload,
+        seed=args.seed,
+        failure_rate=args.failure_rate,
+        camel_rate=camel_rate,
+    ).timelines()
+    for i in range(args.commands):
+        camel = args.style == "camel" or (args.style == "mixed" and i % 2 == 1)
+        style: Style = "camel" if camel else "snake"
+        out.append(
+            Timeline.build(steps=args.steps, duration=args.duration, kind="start", style=style)
+        )
+    return out
+
+
+async def serve(args: argparse.Namespace, *, stop: asyncio.Event | None = None) -> None:
+    """Run the simulator described by ``args`` until ``stop`` is set (or a signal arrives)."""
+    sim = ManagerSimulator(
+        auth=args.auth,
+        username=args.username,
+        password=args.password,
+        tls=args.tls,
+        clock=args.clock,
+        speed=args.speed,
+        session_idle_timeout=args.session_idle_timeout,
+        port=args.port,
+        cas_port=args.cas_port,
+        log_limit=args.log_limit,
+    )
+    async with sim:
+        ids = [sim.add_command(t) for t in _timelines(args)]
+        if args.advance:
+            sim.advance_all(args.advance)
+        if args.fault_rate > 0:
+            sim.faults.set_rate(_FAULTS[args.fault](), rate=args.fault_rate, seed=args.seed)
+        span = f"{ids[0]}-{ids[-1]}" if ids else ""
+        lines = [
+            sim.url,
+            f"cas_url={sim.cas_url or ''}",
+            f"ca_file={sim.ca_file or ''}",
+            f"auth={args.auth} username={args.username}",
+            f"commands={span}",
+        ]
+        if stop is None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+        # Only now: whoever reads the URL may signal us at once.
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line entry point; returns the exit status."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        asyncio.run(serve(args))
+    except (ValueError, RuntimeError, OSError) as exc:
+        sys.stderr.write(f"cmdprogress.testing serve: {exc}\n")
+        return 2
+    return 0

@@ -1,0 +1,96 @@
+"""`python -m cmdprogress.testing serve` as a subprocess: URL first, serves, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import aiohttp
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """A serve process with a workload, basic auth and a camel style; stopped afterwards."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cmdprogress.testing",
+            "serve",
+            "--workload",
+            "5",
+            "--seed",
+            "2",
+            "--auth",
+            "basic",
+            "--clock",
+            "manual",
+            "--style",
+            "camel",
+            "--commands",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline().strip() for _ in range(5)]
+    try:
+        yield proc, lines
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+
+
+async def test_serve_prints_url_first_and_serves(
+    served: tuple[subprocess.Popen[str], list[str]],
+) -> None:
+    """The first line is the web URL; the others describe the run; requests are served."""
+    proc, lines = served
+    url = lines[0]
+    assert url.startswith("http://127.0.0.1:")
+    assert lines[1:] == ["cas_url=", "ca_file=", "auth=basic username=admin", "commands=1-7"]
+    headers = {"Authorization": "Basic YWRtaW46U2ltLVBhc3N3MHJkIQ=="}  # admin:Sim-Passw0rd!
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/web/v1/common/command/7/progress", headers=headers) as resp:
+            assert resp.status == 200
+            body = await resp.json()
+        async with http.get(f"{url}/web/v1/common/command/7/progress") as resp:
+            assert resp.status == 401
+    assert body["id"] == 7
+    assert "totalProgress" in body
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+
+
+def test_serve_stops_cleanly_on_sigint(served: tuple[subprocess.Popen[str], list[str]]) -> None:
+    """SIGINT ends the process with status 0 and nothing on stderr."""
+    proc, _ = served
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert err == ""
+
+
+def test_serve_rejects_bad_arguments() -> None:
+    """A bad option value exits non-zero with a message, before printing a URL."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "cmdprogress.testing", "serve", "--speed", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "speed" in proc.stderr
