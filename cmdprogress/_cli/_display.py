@@ -451,86 +451,8 @@ class RichDisplay:
         self._live.start(refresh=True)
 
     def _render(self) -> RenderableType:
-        tracker = self._tracker
-        assert tracker is not None
-        if len(tracker) <= FEW:
-            return self._render_few(tracker)
-        return self._render_many(tracker)
-
-    def _render_few(self, tracker: Tracker) -> RenderableType:
-        from rich.console import Group
-        from rich.progress_bar import ProgressBar
-        from rich.table import Table
-        from rich.text import Text
-
-        now = tracker.clock()
-        grid = Table.grid(padding=(0, 1), expand=True)
-        grid.add_column(justify="right", no_wrap=True)
-        grid.add_column(no_wrap=True, min_width=11)
-        grid.add_column(no_wrap=True, width=24)
-        grid.add_column(justify="right", no_wrap=True, min_width=4)
-        grid.add_column(justify="right", no_wrap=True, min_width=6)
-        grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
-        for rec in tracker.records.values():
-            outcome = rec.outcome
-            bad = outcome in (Outcome.FAILED, Outcome.ERROR)
-            bar = ProgressBar(
-                total=100,
-                completed=_percent(rec),
-                width=24,
-                pulse=outcome is Outcome.PENDING,
-                complete_style="red" if bad else "bar.complete",
-                finished_style="green",
-            )
-            grid.add_row(
-                Text(str(rec.command_id), style="bold"),
-                Text(rec.state_text, style=_STYLE[outcome]),
-                bar,
-                f"{_percent(rec):.0f}%",
-                format_duration(rec.elapsed(now)),
-                Text(self._redact(_step(rec)), style="red" if bad else "dim"),
-            )
-        return Group(Text(self._title, style="bold"), grid)
-
-    def _render_many(self, tracker: Tracker) -> RenderableType:
-        from rich.console import Group
-        from rich.progress_bar import ProgressBar
-        from rich.table import Table
-        from rich.text import Text
-
-        n = len(tracker)
-        done = tracker.done
-        head = Table.grid(padding=(0, 1))
-        head.add_column(no_wrap=True)
-        head.add_column(no_wrap=True, width=40)
-        head.add_column(justify="right", no_wrap=True)
-        head.add_row(
-            Text(self._title, style="bold"),
-            ProgressBar(total=n, completed=done, width=40),
-            f"{done}/{n} ended  {format_duration(tracker.elapsed())}",
-        )
-        counts = tracker.counts()
-        line = Text()
-        for o in _ORDER:
-            if counts[o] or o.is_final:
-                if line:
-                    line.append(" · ")
-                line.append(f"{o.value} {counts[o]}", style=_STYLE[o])
-        parts: list[RenderableType] = [head, line]
-        failures = list(tracker.failures)
-        if failures:
-            table = Table.grid(padding=(0, 1))
-            table.add_column(justify="right", no_wrap=True)
-            table.add_column(no_wrap=True)
-            table.add_column(no_wrap=True, overflow="ellipsis")
-            for rec in reversed(failures):
-                table.add_row(
-                    str(rec.command_id),
-                    Text(rec.state_text, style=_STYLE[rec.outcome]),
-                    self._redact(_failure_detail(rec)),
-                )
-            parts += [Text("latest failures:", style="bold red"), table]
-        return Group(*parts)
+        assert self._tracker is not None
+        return live_view(self._tracker, self._title, self._redact)
 
     def changed(self, rec: Record) -> None:
         return None
@@ -553,3 +475,87 @@ class RichDisplay:
     def summary(self, tracker: Tracker, extra: dict[str, Any]) -> None:
         for r in _summary_renderables(tracker, extra):
             self._console.print(r)
+
+
+def live_view(tracker: Tracker, title: str, redact: Callable[[str], str] = str) -> RenderableType:
+    """The live view: a bar per command for a few, an overall bar and counts for many."""
+    if len(tracker) <= FEW:
+        return _render_few(tracker, title, redact)
+    return _render_many(tracker, title, redact)
+
+
+def _render_few(tracker: Tracker, title: str, redact: Callable[[str], str]) -> RenderableType:
+    from rich.console import Group
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+    from rich.text import Text
+
+    now = tracker.clock()
+    grid = Table.grid(padding=(0, 1), expand=True)
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_column(no_wrap=True, min_width=11)
+    grid.add_column(no_wrap=True, width=24)
+    grid.add_column(justify="right", no_wrap=True, min_width=4)
+    grid.add_column(justify="right", no_wrap=True, min_width=6)
+    grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
+    for rec in tracker.records.values():
+        outcome = rec.outcome
+        bad = outcome in (Outcome.FAILED, Outcome.ERROR)
+        bar = ProgressBar(
+            total=100,
+            completed=_percent(rec),
+            width=24,
+            pulse=outcome is Outcome.PENDING,
+            complete_style="red" if bad else "bar.complete",
+            finished_style="green",
+        )
+        grid.add_row(
+            Text(str(rec.command_id), style="bold"),
+            Text(rec.state_text, style=_STYLE[outcome]),
+            bar,
+            f"{_percent(rec):.0f}%",
+            format_duration(rec.elapsed(now)),
+            Text(redact(_step(rec)), style="red" if bad else "dim"),
+        )
+    return Group(Text(title, style="bold"), grid)
+
+
+def _render_many(tracker: Tracker, title: str, redact: Callable[[str], str]) -> RenderableType:
+    from rich.console import Group
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+    from rich.text import Text
+
+    n = len(tracker)
+    done = tracker.done
+    head = Table.grid(padding=(0, 1))
+    head.add_column(no_wrap=True, width=40)
+    head.add_column(justify="right", no_wrap=True)
+    head.add_column(justify="right", no_wrap=True)
+    head.add_row(
+        ProgressBar(total=n, completed=done, width=40),
+        f"{done}/{n} ended",
+        format_duration(tracker.elapsed()),
+    )
+    counts = tracker.counts()
+    line = Text()
+    for o in _ORDER:
+        if counts[o] or o.is_final:
+            if line:
+                line.append(" · ")
+            line.append(f"{o.value} {counts[o]}", style=_STYLE[o])
+    parts: list[RenderableType] = [Text(title, style="bold"), head, line]
+    failures = list(tracker.failures)
+    if failures:
+        table = Table.grid(padding=(0, 1))
+        table.add_column(justify="right", no_wrap=True)
+        table.add_column(no_wrap=True)
+        table.add_column(no_wrap=True, overflow="ellipsis")
+        for rec in reversed(failures):
+            table.add_row(
+                str(rec.command_id),
+                Text(rec.state_text, style=_STYLE[rec.outcome]),
+                redact(_failure_detail(rec)),
+            )
+        parts += [Text("latest failures:", style="bold red"), table]
+    return Group(*parts)

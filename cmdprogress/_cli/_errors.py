@@ -39,6 +39,7 @@ def describe(
 ) -> str:
     """A one-line message for an error: what happened and what to do."""
     where = _host(getattr(error, "url", "") or url)
+    user = user or getattr(error, "username", None)
     who = f"user {user!r}" if user else "the user"
     match error:
         case exc.LoginRejectedError():
