@@ -463,37 +463,51 @@ def test_retyped_fields(parser: str, doc: Any) -> None:
     check(parser, _dumps(doc))
 
 
-@pytest.mark.parametrize("parser", PARSERS)
-@FUZZ
-@given(data=st.data())
-def test_mutated_bytes(parser: str, data: st.DataObject) -> None:
-    """Truncated, corrupted, non-UTF-8, HTML or random bytes never escape as another error."""
-    body = _dumps(restyle(data.draw(documents), "mixed", data.draw))
-    kind = data.draw(
-        st.sampled_from(["truncate", "flip", "insert", "html", "random", "prefix", "deep"])
-    )
+@st.composite
+def corrupted(draw: st.DrawFn) -> bytes:
+    """A valid body truncated, bit-flipped, with bad bytes, wrapped in HTML, nested or random."""
+    body = _dumps(restyle(draw(documents), "mixed", draw))
+    kind = draw(st.sampled_from(["truncate", "flip", "insert", "html", "random", "prefix", "deep"]))
     if kind == "truncate":
-        body = body[: data.draw(st.integers(0, max(0, len(body) - 1)))]
-    elif kind == "flip":
-        at = data.draw(st.integers(0, len(body) - 1))
-        body = body[:at] + bytes([body[at] ^ data.draw(st.integers(1, 255))]) + body[at + 1 :]
-    elif kind == "insert":
-        at = data.draw(st.integers(0, len(body)))
-        junk = data.draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x00", b"NaN"]))
-        body = body[:at] + junk + body[at:]
-    elif kind == "html":
-        body = b"<!DOCTYPE html><html><body>" + body + b"</body></html>"
-    elif kind == "random":
-        body = data.draw(st.binary(max_size=200))
-    elif kind == "deep":
-        depth = data.draw(st.sampled_from([10, 500, 990, 1100, 5000, 200_000]))
-        nested = data.draw(
+        return body[: draw(st.integers(0, max(0, len(body) - 1)))]
+    if kind == "flip":
+        at = draw(st.integers(0, len(body) - 1))
+        return body[:at] + bytes([body[at] ^ draw(st.integers(1, 255))]) + body[at + 1 :]
+    if kind == "insert":
+        at = draw(st.integers(0, len(body)))
+        junk = draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x00", b"NaN"]))
+        return body[:at] + junk + body[at:]
+    if kind == "html":
+        return b"<!DOCTYPE html><html><body>" + body + b"</body></html>"
+    if kind == "random":
+        return draw(st.binary(max_size=200))
+    if kind == "deep":
+        depth = draw(st.sampled_from([10, 500, 990, 1100, 5000, 200_000]))
+        nested = draw(
             st.sampled_from([b"[" * depth + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth])
         )
-        key = data.draw(st.sampled_from([b'"deep"', b'"res_obj"', b'"step_list"', b'"state"']))
-        body = b"{" + key + b":" + nested + (b"," + body[1:] if len(body) > 2 else b"}")
-    else:
-        body = data.draw(st.sampled_from([b"\xef\xbb\xbf", b"[", b")]}'\n", b" "])) + body
+        key = draw(st.sampled_from([b'"deep"', b'"res_obj"', b'"step_list"', b'"state"']))
+        return b"{" + key + b":" + nested + (b"," + body[1:] if len(body) > 2 else b"}")
+    return draw(st.sampled_from([b"\xef\xbb\xbf", b"[", b")]}'\n", b" "])) + body
+
+
+# Every kind of body: valid in any style, mutated, retyped, corrupted (the wire test uses it).
+any_body = st.one_of(
+    st.builds(
+        _dumps,
+        st.tuples(documents, st.sampled_from(["snake", "camel"])).map(lambda pair: restyle(*pair)),
+    ),
+    mutated().map(_dumps),
+    retyped().map(_dumps),
+    corrupted(),
+)
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+@FUZZ
+@given(body=corrupted())
+def test_mutated_bytes(parser: str, body: bytes) -> None:
+    """Truncated, corrupted, non-UTF-8, HTML or random bytes never escape as another error."""
     check(parser, body)
 
 
