@@ -122,29 +122,43 @@ async def follow(
         tg.start_soon(ticker)
         remove = client.engine.add_listener(on_event)
         try:
-            async with client.watcher(ids, since=since) as watcher:
-                try:
-                    async for p in watcher:
-                        snapshot(p)
-                except exc.CommandErrorGroup as group:
-                    for cid, error in group.errors.items():
-                        command_error(cid, error)
-                    _raise_first_fatal(group.exceptions, fatal)
-                except exc.CmdProgressError as e:
-                    if is_fatal(e):
-                        raise fatal(e) from e
-                    some_id = getattr(e, "command_id", None)
-                    if not isinstance(some_id, int):
-                        raise fatal(e) from e
-                    command_error(some_id, e)
-                for cid, error in watcher.errors.items():
-                    command_error(cid, error)
+            await _consume(client, ids, since, snapshot, command_error, fatal)
+        except Fatal as e:
+            stop_error.append(e.error)  # raised below, outside the task group
         finally:
             remove()
         tg.cancel_scope.cancel()
     if stop_error:
         raise fatal(stop_error[0])
     display.refresh()
+
+
+async def _consume(
+    client: Client,
+    ids: list[int],
+    since: list[CommandProgress],
+    snapshot: Callable[[CommandProgress], None],
+    command_error: Callable[[int, BaseException], None],
+    fatal: Callable[[BaseException], Fatal],
+) -> None:
+    """Iterate the watcher to its end; per-command errors to ``command_error``."""
+    async with client.watcher(ids, since=since) as watcher:
+        try:
+            async for p in watcher:
+                snapshot(p)
+        except exc.CommandErrorGroup as group:
+            for cid, error in group.errors.items():
+                command_error(cid, error)
+            _raise_first_fatal(group.exceptions, fatal)
+        except exc.CmdProgressError as e:
+            if is_fatal(e):
+                raise fatal(e) from e
+            some_id = getattr(e, "command_id", None)
+            if not isinstance(some_id, int):
+                raise fatal(e) from e
+            command_error(some_id, e)
+        for cid, error in watcher.errors.items():
+            command_error(cid, error)
 
 
 def _raise_first_fatal(errors: Any, fatal: Callable[[BaseException], Fatal]) -> None:
