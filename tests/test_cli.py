@@ -277,3 +277,78 @@ async def test_demo_runs_to_the_end() -> None:
     assert "expired every session" in done.err
     ended = [e for e in events if e.get("state") in ("COMPLETE", "FAILED")]
     assert len(ended) == 6
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.anyio
+async def test_live_view_on_a_terminal() -> None:
+    """On a terminal the rich view draws a bar per command, then the summary table; exit 0."""
+    pytest.importorskip("rich")
+    import pty
+
+    async with ManagerSimulator() as sim:
+        ids = [sim.add_command(_timeline()) for _ in range(3)]
+        sim.finish_all()
+        master, slave = pty.openpty()
+        try:
+            env = _env(None) | {"COLUMNS": "100", "TERM": "xterm-256color"}
+            with anyio.fail_after(20):
+                proc = await anyio.open_process(
+                    _cmd("watch", "--url", sim.url, *FAST, *map(str, ids)),
+                    stdin=subprocess.DEVNULL,
+                    stdout=slave,
+                    stderr=slave,
+                    env=env,
+                )
+                os.close(slave)
+                slave = -1
+                raw = await anyio.to_thread.run_sync(_read_all, master)
+                code = await proc.wait()
+                await proc.aclose()
+        finally:
+            os.close(master)
+            if slave != -1:
+                os.close(slave)
+    text = raw.decode("utf-8", "replace")
+    assert code == 0
+    assert "━" in text  # the bars
+    assert "\x1b[" in text  # drawn with terminal codes
+    assert "3 commands in" in text
+    assert "complete 3" in text
+
+
+@pytest.mark.anyio
+async def test_without_rich_the_core_imports_and_watch_prints_plain_lines() -> None:
+    """With rich absent: the library imports and `watch` still works with plain lines."""
+    async with ManagerSimulator() as sim:
+        cid = sim.add_command(_timeline())
+        sim.finish(cid)
+        code = (
+            "import sys; sys.modules['rich'] = None\n"
+            "import cmdprogress, cmdprogress.testing\n"
+            "from cmdprogress.__main__ import main\n"
+            "sys.exit(main(sys.argv[1:]))\n"
+        )
+        with anyio.fail_after(20):
+            proc = await anyio.run_process(
+                [sys.executable, "-c", code, "watch", "--url", sim.url, *FAST, str(cid)],
+                stdin=subprocess.DEVNULL,
+                env=_env(None),
+                check=False,
+            )
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert f"{cid} COMPLETE" in " ".join(out.split())
+    assert "1 command in" in out
