@@ -144,7 +144,10 @@ class Timeouts:
     """Per-request time limits in seconds (``None``: no limit).
 
     - ``connect``: opening a connection, TLS handshake included.
-    - ``read``: the longest silence while waiting for or reading an answer.
+    - ``read``: the longest silence while waiting for or reading an answer
+      (off by default: progress answers are small, so ``total`` bounds them,
+      and aiohttp re-arms this timer on every received chunk, which measured
+      about 10 % more CPU per poll).
     - ``total``: one HTTP request from send to the last body byte.
 
     Waiting for a free connection slot (``max_concurrency``) is not counted.
@@ -154,8 +157,8 @@ class Timeouts:
     """
 
     connect: float | None = 10.0
-    read: float | None = 30.0
-    total: float | None = 60.0
+    read: float | None = None
+    total: float | None = 30.0
 
     def __attrs_post_init__(self) -> None:
         _number("timeout.connect", self.connect, allow_zero=False, allow_none=True)
@@ -390,6 +393,34 @@ class Transport:
         the sentinel ``_EXPIRED`` is returned.  ``headers`` (credentials) are
         only sent to the origin of ``url``.
         """
+        answer = await self.exchange(
+            method,
+            url,
+            command_id=command_id,
+            progress=progress,
+            headers=headers,
+            data=data,
+            json_body=json_body,
+        )
+        if answer.status not in _REDIRECT_STATUSES:
+            return answer
+        return await self._redirects(
+            answer, method, url, command_id, progress, headers, data, json_body, login
+        )
+
+    async def _redirects(
+        self,
+        answer: Answer,
+        method: str,
+        url: URL,
+        command_id: int | None,
+        progress: bool,
+        headers: Mapping[str, str] | None,
+        data: Any,
+        json_body: Any,
+        login: bool,
+    ) -> Answer | object:
+        """Follow the redirect ``answer`` (and the next ones), hop by hop."""
         allowed = {self.origin}
         keeper = self.keeper
         if keeper is not None:
@@ -397,17 +428,6 @@ class Transport:
         first_origin = _origin(url)
         seen: set[tuple[str, str]] = set()
         for _ in range(_MAX_HOPS):
-            answer = await self.exchange(
-                method,
-                url,
-                command_id=command_id,
-                progress=progress,
-                headers=headers,
-                data=data,
-                json_body=json_body,
-            )
-            if answer.status not in _REDIRECT_STATUSES:
-                return answer
             location = answer.headers.get("Location")
             if not location:
                 return answer
@@ -436,6 +456,17 @@ class Transport:
             url = target
             if logger.isEnabledFor(_DEBUG):
                 logger.debug("redirected (%d) to %s", answer.status, safe_url(target))
+            answer = await self.exchange(
+                method,
+                url,
+                command_id=command_id,
+                progress=progress,
+                headers=headers,
+                data=data,
+                json_body=json_body,
+            )
+            if answer.status not in _REDIRECT_STATUSES:
+                return answer
         raise RedirectError(
             f"{method} {safe_url(url)}: more than {_MAX_HOPS} redirects", url=safe_url(url)
         )
@@ -454,108 +485,104 @@ class Transport:
     ) -> Answer:
         """One logical request: login, re-login, retries, status mapping; a 2xx answer."""
         try:
-            return await self._request(method, url, command_id, progress, idempotent, json_body)
-        except BaseException:
-            self.stats.errors += 1
-            raise
-
-    async def _request(
-        self,
-        method: str,
-        url: URL,
-        command_id: int | None,
-        progress: bool,
-        idempotent: bool,
-        json_body: Any,
-    ) -> Answer:
-        keeper = self.keeper
-        relogged = False
-        force_login = False
-        generation = 0
-        tries = 0
-        attempts = self.retry.attempts
-        while True:
-            tries += 1
-            retry_after: float | None = None
-            try:
-                if keeper is not None:
-                    if force_login or keeper.required:
-                        await keeper.login(generation if force_login else keeper.generation)
-                        force_login = False
-                    generation = keeper.generation
-                answer = await self.follow(
-                    method, url, command_id=command_id, progress=progress, json_body=json_body
-                )
-            except (ConnectError, RequestTimeoutError, HTTPStatusError) as e:
-                # HTTPStatusError comes only from a login step that met a 5xx/429.
-                if tries >= attempts or not (idempotent or not getattr(e, "request_sent", True)):
-                    raise
-                failure = str(e)
-            else:
-                expired = not isinstance(answer, Answer)
-                if isinstance(answer, Answer):
-                    status = answer.status
-                    if 200 <= status < 300:
-                        if not answer.is_login_page():
-                            if progress:
-                                self.pacer.on_success()
-                            return answer
-                        expired = True
-                    elif status == 401:
-                        expired = True
-                    elif status in _RETRY_STATUSES:
-                        retry_after = _retry_after(answer.headers)
-                        if status in _THROTTLE_STATUSES:
-                            self.stats.throttled += 1
-                            self.pacer.on_throttle(retry_after)
-                        may_retry = idempotent or status in _THROTTLE_STATUSES
-                        if tries >= attempts or not may_retry:
+            keeper = self.keeper
+            relogged = False
+            force_login = False
+            generation = 0
+            tries = 0
+            attempts = self.retry.attempts
+            while True:
+                tries += 1
+                retry_after: float | None = None
+                try:
+                    if keeper is not None:
+                        if force_login or keeper.required:
+                            await keeper.login(generation if force_login else keeper.generation)
+                            force_login = False
+                        generation = keeper.generation
+                    first = await self.exchange(
+                        method, url, command_id=command_id, progress=progress, json_body=json_body
+                    )
+                    answer: Answer | object = first
+                    if first.status in _REDIRECT_STATUSES:
+                        answer = await self._redirects(
+                            first, method, url, command_id, progress, None, None, json_body, False
+                        )
+                except (ConnectError, RequestTimeoutError, HTTPStatusError) as e:
+                    # HTTPStatusError comes only from a login step that met a 5xx/429.
+                    if tries >= attempts or not (
+                        idempotent or not getattr(e, "request_sent", True)
+                    ):
+                        raise
+                    failure = str(e)
+                else:
+                    expired = not isinstance(answer, Answer)
+                    if isinstance(answer, Answer):
+                        status = answer.status
+                        if 200 <= status < 300:
+                            if not answer.is_login_page():
+                                if progress:
+                                    self.pacer.on_success()
+                                return answer
+                            expired = True
+                        elif status == 401:
+                            expired = True
+                        elif status in _RETRY_STATUSES:
+                            retry_after = _retry_after(answer.headers)
+                            if status in _THROTTLE_STATUSES:
+                                self.stats.throttled += 1
+                                self.pacer.on_throttle(retry_after)
+                            may_retry = idempotent or status in _THROTTLE_STATUSES
+                            if tries >= attempts or not may_retry:
+                                raise self._status_error(
+                                    method, answer, command_id, progress, tries, retry_after
+                                )
+                            failure = f"the Manager answered {_status_text(status)}"
+                        else:
                             raise self._status_error(
                                 method, answer, command_id, progress, tries, retry_after
                             )
-                        failure = f"the Manager answered {_status_text(status)}"
-                    else:
-                        raise self._status_error(
-                            method, answer, command_id, progress, tries, retry_after
-                        )
-                if expired:
-                    # 302 to the login page, 401, or a login page answered with 200.
-                    if keeper is None:
-                        raise AuthenticationError(
-                            f"{method} {safe_url(url)}: the Manager asks for a login; pass "
-                            "auth=CASAuth(user, password) or auth=BasicAuth(user, password)",
-                            url=safe_url(url),
-                        )
-                    if relogged:
-                        raise SessionError(
-                            f"{method} {safe_url(url)}: the Manager still refuses the session "
-                            "right after a successful login; check that the account may use "
-                            "the web API",
-                            url=safe_url(url),
-                        )
-                    relogged = force_login = True
-                    tries -= 1  # a re-login does not use up a retry
-                    if logger.isEnabledFor(_DEBUG):
-                        logger.debug(
-                            "%s %s%s: session expired",
-                            method,
-                            safe_url(url),
-                            "" if command_id is None else f" (command {command_id})",
-                        )
-                    continue
-            self.stats.retries += 1
-            delay = self.retry.delay(tries, retry_after)
-            logger.warning(
-                "%s %s%s: %s; retry %d of %d in %.2fs",
-                method,
-                safe_url(url),
-                "" if command_id is None else f" (command {command_id})",
-                failure,
-                tries,
-                attempts - 1,
-                delay,
-            )
-            await asyncio.sleep(delay)
+                    if expired:
+                        # 302 to the login page, 401, or a login page answered with 200.
+                        if keeper is None:
+                            raise AuthenticationError(
+                                f"{method} {safe_url(url)}: the Manager asks for a login; pass "
+                                "auth=CASAuth(user, password) or auth=BasicAuth(user, password)",
+                                url=safe_url(url),
+                            )
+                        if relogged:
+                            raise SessionError(
+                                f"{method} {safe_url(url)}: the Manager still refuses the session "
+                                "right after a successful login; check that the account may use "
+                                "the web API",
+                                url=safe_url(url),
+                            )
+                        relogged = force_login = True
+                        tries -= 1  # a re-login does not use up a retry
+                        if logger.isEnabledFor(_DEBUG):
+                            logger.debug(
+                                "%s %s%s: session expired",
+                                method,
+                                safe_url(url),
+                                "" if command_id is None else f" (command {command_id})",
+                            )
+                        continue
+                self.stats.retries += 1
+                delay = self.retry.delay(tries, retry_after)
+                logger.warning(
+                    "%s %s%s: %s; retry %d of %d in %.2fs",
+                    method,
+                    safe_url(url),
+                    "" if command_id is None else f" (command {command_id})",
+                    failure,
+                    tries,
+                    attempts - 1,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+        except BaseException:
+            self.stats.errors += 1
+            raise
 
     def _status_error(
         self,
