@@ -94,12 +94,19 @@ BODIES: dict[str, bytes] = {
 }
 
 
-def _per_call(fn: Callable[[], Any], budget: float = 0.4) -> float:
-    """Best-of-5 seconds per call, each repeat running about ``budget / 5`` seconds."""
-    timer = timeit.Timer(fn)
-    number, _ = timer.autorange()
-    number = max(1, int(number * budget / 5 / 0.2))
-    return min(timer.repeat(repeat=5, number=number)) / number
+def _measure(rows: list[tuple[str, Callable[[], Any]]], rounds: int = 15) -> dict[str, float]:
+    """Best seconds per call of each row, the rows interleaved round by round.
+
+    Interleaving puts every row under the same background load, which matters
+    more for a ratio than the absolute figures do.
+    """
+    timers = {name: timeit.Timer(fn) for name, fn in rows}
+    numbers = {name: max(1, timer.autorange()[0] // 10) for name, timer in timers.items()}
+    best = dict.fromkeys(timers, float("inf"))
+    for _ in range(rounds):
+        for name, timer in timers.items():
+            best[name] = min(best[name], timer.timeit(numbers[name]) / numbers[name])
+    return best
 
 
 def main() -> int:
@@ -116,7 +123,7 @@ def main() -> int:
             rows.append(
                 ("decode (orjson)", lambda b=body: _decode_progress(_loads_orjson, 1, b, ""))
             )
-        times = {name: _per_call(fn) for name, fn in rows}
+        times = _measure(rows)
         base = times["json.loads"]
         print(f"\n{label} ({len(body)} bytes)")
         for name, seconds in times.items():
