@@ -140,7 +140,7 @@ class ManagerSimulator:
     (and :attr:`cas_url` in CAS mode).  See ``docs/testing.md`` for everything
     it serves.
 
-    >>> import anyio, urllib.request
+    >>> import anyio
     >>> async def demo() -> str:
     ...     async with ManagerSimulator() as sim:
     ...         cid = sim.add_command(Timeline.build(steps=2, duration=10.0))
@@ -282,6 +282,7 @@ class ManagerSimulator:
             self._tmpdir = None
         self._url = None
         self._cas_url = None
+        self._outage = False
 
     def _setup_tls(self) -> None:
         try:
@@ -676,10 +677,13 @@ class ManagerSimulator:
 
     async def _handle_other(self, request: web.Request) -> web.StreamResponse:
         async def serve(req: web.Request) -> web.StreamResponse:
-            if req.path == "/cas/modify_password.html" and self.auth != "cas":
-                return self._html(200, _pages.modify_password_page())
             return self._error(404, f"The requested resource ({req.path}) is not available.")
 
+        async def modify(_req: web.Request) -> web.StreamResponse:
+            return self._html(200, _pages.modify_password_page())
+
+        if request.path == "/cas/modify_password.html":  # linked from the Basic-mode 403 page
+            return await self._guarded(request, modify, auth=False)
         return await self._guarded(request, serve)
 
     async def _guarded(
