@@ -98,6 +98,8 @@ def test_any_int_is_an_id_only_if_in_range(number: int) -> None:
         ({"base_url": "https://admin:pw@10.0.0.5:28443"}, "base_url"),
         ({"base_url": "https://10.0.0.5:28443/?x=1"}, "base_url"),
         ({"base_url": "https://10.0.0.5:99999"}, "base_url"),
+        ({"base_url": "https://10.0.0.5:port"}, "base_url"),
+        ({"base_url": "http://[::1"}, "base_url"),
         ({"max_concurrency": 0}, "max_concurrency"),
         ({"max_concurrency": -4}, "max_concurrency"),
         ({"max_concurrency": 2.0}, "max_concurrency"),
@@ -208,7 +210,10 @@ def test_reprs_hide_the_password() -> None:
 
 
 def test_base_url_is_normalised() -> None:
-    """A trailing slash is dropped; a gateway path prefix is kept."""
+    """A trailing slash is dropped; a gateway path prefix is kept; yarl URLs are accepted."""
+    from yarl import URL
+
+    assert Client(URL("https://10.0.0.5:28443/")).base_url == "https://10.0.0.5:28443"
     assert Client("https://10.0.0.5:28443/").base_url == "https://10.0.0.5:28443"
     assert Client("http://gw.example:9022/mrs/").base_url == "http://gw.example:9022/mrs"
 
