@@ -544,3 +544,40 @@ async def test_session_expiry_mid_watch_is_not_a_failure(auth: str) -> None:
         assert all(ordered(states) for states in seen.values())
         assert sorted(seen) == ids
         assert sim.stats.logins_ok <= 3  # one login for everyone, not one per request
+
+
+@pytest.mark.anyio
+async def test_a_503_for_one_command_pauses_the_whole_client(sim: ManagerSimulator) -> None:
+    """After one command's 503, no command is polled during the pause (in-flight ones aside)."""
+    ids = [sim.add_command(manual()) for _ in range(10)]
+    victim = ids[0]
+    policy = PollPolicy(interval=0.005, max_interval=0.01, throttle_pause=0.2)
+
+    def requests_between(s: ManagerSimulator, start: float, end: float) -> int:
+        return sum(1 for r in s.stats.log if start < r.time < end)
+
+    with anyio.fail_after(10):
+        async with (
+            client_for(sim, poll=policy, max_concurrency=4) as client,
+            client.watch_many(ids),
+        ):
+            await sim.wait_until(lambda s: all(s.stats.progress_requests[c] for c in ids))
+            sim.faults.inject(Fault.status(503), command_id=victim)
+            await sim.wait_until(lambda s: any(r.status == 503 for r in s.stats.log))
+            t0 = next(r.time for r in sim.stats.log if r.status == 503)
+            # Once the pause is over, polling resumes at full speed.
+            await sim.wait_until(lambda s: requests_between(s, t0 + 0.2, t0 + 1.0) >= 20)
+    assert requests_between(sim, t0, t0 + 0.19) <= 4  # only requests already in flight
+    assert client.stats.throttled == 1
+
+
+@pytest.mark.anyio
+async def test_requests_per_second_ceiling(sim: ManagerSimulator) -> None:
+    """PollPolicy(max_requests_per_second=100) spaces requests at least 10 ms apart on average."""
+    ids = [sim.add_command(manual()) for _ in range(10)]
+    policy = PollPolicy(interval=0.005, max_interval=0.01, max_requests_per_second=100)
+    with anyio.fail_after(10):
+        async with client_for(sim, poll=policy) as client, client.watch_many(ids):
+            await sim.wait_until(lambda s: len(s.stats.log) >= 21)
+    times = [r.time for r in list(sim.stats.log)[:21]]
+    assert times[-1] - times[0] >= 0.19  # 20 gaps of 10 ms (small slack for clock reads)
