@@ -274,3 +274,36 @@ async def test_ssl_context_needs_tls() -> None:
         with pytest.raises(RuntimeError, match="tls=True"):
             sim.ssl_context()
     assert isinstance(ssl.create_default_context(), ssl.SSLContext)
+
+
+async def test_basic_login_check_sets_the_session_cookie() -> None:
+    """Basic credentials on login_check answer its JSON and a JSESSIONID cookie."""
+    async with (
+        ManagerSimulator(auth="basic") as sim,
+        aiohttp.ClientSession(cookie_jar=jar()) as http,
+    ):
+        headers = basic(sim.username, sim.password)
+        async with http.get(f"{sim.url}{LOGIN_CHECK}", headers=headers) as resp:
+            assert resp.status == 200
+            assert (await resp.json())["state"] == "COMPLETE"
+            assert "JSESSIONID" in resp.cookies
+        assert sim.session_count == 1
+
+
+async def test_forged_service_ticket_sends_back_to_cas() -> None:
+    """An unknown ST ticket at cas_security_check.htm redirects to the CAS login page."""
+    async with ManagerSimulator(auth="cas") as sim, aiohttp.ClientSession(cookie_jar=jar()) as http:
+        url = f"{sim.url}/web/cas_security_check.htm?ticket=ST-1-forged-cas"
+        async with http.get(url, allow_redirects=False) as resp:
+            assert resp.status == 302
+            assert resp.headers["Location"].startswith(f"{sim.cas_url}/cas/login")
+        assert sim.stats.sessions_created == 0
+
+
+async def test_outage_takes_the_cas_listener_down_too() -> None:
+    """During an outage the CAS listener refuses connections as well, and comes back."""
+    async with ManagerSimulator(auth="cas") as sim, aiohttp.ClientSession(cookie_jar=jar()) as http:
+        async with sim.outage():
+            with pytest.raises(aiohttp.ClientConnectionError):
+                await cas_login(sim, http)
+        assert "Log In Successful" in await cas_login(sim, http)
