@@ -581,3 +581,37 @@ async def test_requests_per_second_ceiling(sim: ManagerSimulator) -> None:
             await sim.wait_until(lambda s: len(s.stats.log) >= 21)
     times = [r.time for r in list(sim.stats.log)[:21]]
     assert times[-1] - times[0] >= 0.19  # 20 gaps of 10 ms (small slack for clock reads)
+
+
+@pytest.mark.anyio
+async def test_dropping_a_command_cancels_its_request_in_flight(sim: ManagerSimulator) -> None:
+    """Closing the last watch of a command frees its slot at once: no waiting for a slow answer."""
+    slow = sim.add_command(manual())
+    other = sim.add_command(manual())
+    sim.finish(other)
+    sim.faults.inject(Fault.delay(3.0), command_id=slow)
+    with anyio.fail_after(2):
+        async with client_for(sim, max_concurrency=1) as client:
+            async with client.watch(slow):
+                await sim.wait_until(lambda s: s.stats.in_flight == 1)
+            # The only connection slot was held by the slow request; it is free again.
+            final = await client.wait(other)
+    assert final.state is CommandState.COMPLETE
+
+
+@pytest.mark.anyio
+async def test_unknown_state_is_yielded_and_not_terminal(sim: ManagerSimulator) -> None:
+    """A WAITING state (UNKNOWN to the library) is a change like any other, not an end."""
+    cid = sim.add_command(Timeline.build(steps=1, duration=1000.0, waiting=1.0))
+    states: list[str] = []
+    with anyio.fail_after(10):
+        async with client_for(sim) as client:
+            async for p in client.watch(cid):
+                states.append(p.raw_state)
+                if p.raw_state == "NEW":
+                    sim.advance(cid)
+                elif p.raw_state == "WAITING":
+                    assert p.state is CommandState.UNKNOWN
+                    assert not p.is_terminal
+                    sim.finish(cid)
+    assert states == ["NEW", "WAITING", "COMPLETE"]
