@@ -360,31 +360,24 @@ def _loads_orjson(body: bytes) -> Any:  # pragma: no cover - only with orjson
 _loads: Callable[[bytes], Any] = _loads_orjson if _orjson is not None else _loads_stdlib
 
 
-def _why_not_json(body: bytes) -> str:
-    """Explain why ``body`` is not a JSON document (slow path only)."""
+def _why_not_json(body: bytes, exc: Exception) -> str:
+    """Explain why the standard library's parser refused ``body`` (slow path only)."""
     head = body.lstrip()[:16].lower()
     if not head:
         return "empty body, expected a JSON object"
     if head.startswith(codecs.BOM_UTF8):
         return "starts with a byte order mark, which JSON does not allow"
-    if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body", b"<")):
+    if head.startswith(b"<"):
         return (
             "got an HTML page, not JSON: the Manager may have redirected to a login or error page"
         )
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as exc:
+    if isinstance(exc, UnicodeDecodeError):
         return f"not valid UTF-8 (byte {exc.start}), expected a JSON object"
-    try:
-        _loads_stdlib(body)
-    except RecursionError:
-        return "nested too deeply to be a progress document"
-    except UnicodeEncodeError:
+    if isinstance(exc, UnicodeEncodeError):
         return "not valid JSON (a lone surrogate escape in a string)"
-    except ValueError as exc:
-        return f"not valid JSON ({exc})"
-    # The stdlib parser accepts what orjson refused: depth or number range.
-    return "not valid JSON (nested too deeply or a number out of range)"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to be a progress document"
+    return f"not valid JSON ({exc})"
 
 
 def _format(exc: BaseException, type_: Any) -> str:
@@ -402,8 +395,8 @@ def _slow_structure(body: bytes, cls: type[_W]) -> _W | list[str]:
     """
     try:
         data = _loads_stdlib(body)
-    except Exception:
-        return [f"{_why_not_json(body)} @ $"]
+    except Exception as exc:  # ValueError, UnicodeError, RecursionError
+        return [f"{_why_not_json(body, exc)} @ $"]
     if data.__class__ is not dict:
         return [f"expected a JSON object, got {_kind(data)} @ $"]
     try:

@@ -126,6 +126,7 @@ ACCEPTED: list[tuple[str, Any, CommandProgress]] = [
         _with(FULL, steps=(), failed_entities=(), total_step_size=0, cluster_id=None),
     ),
     ("empty-res-obj", {"res_obj": {}}, EMPTY),
+    ("overflowing-float-in-unknown-key", b'{"x": 1e999, "y": 123456789012345678901234}', EMPTY),
     (
         "null-text",
         {
@@ -293,6 +294,16 @@ REJECTED: list[tuple[str, bytes, str]] = [
         "expected a whole number, got text '1.0' @ $.error_code",
     ),
     (
+        "huge-int-where-float",
+        b'{"total_progress": 1' + b"0" * 400 + b"}",
+        "expected a number of sensible size, got the number 1000000",
+    ),
+    (
+        "overflowing-numeric-text",
+        b'{"total_progress": "1e999"}',
+        "expected a finite number, got text '1e999' @ $.total_progress",
+    ),
+    (
         "int-beyond-64-bits",
         b'{"id": 99999999999999999999999}',
         "expected a whole number within 64 bits, got the number 99999999999999999999999 @ $.id",
@@ -417,6 +428,11 @@ ACTIONS: list[tuple[str, bytes, ActionResult]] = [
     ),
     ("empty", b"{}", ActionResult(-1, CommandState.UNKNOWN, "", 0, "")),
     ("numeric-text-id", b'{"id": "77"}', ActionResult(77, CommandState.UNKNOWN, "", 0, "")),
+    (
+        "overflowing-unknown-key",
+        b'{"id": 5, "x": 1e999}',
+        ActionResult(5, CommandState.UNKNOWN, "", 0, ""),
+    ),
 ]
 
 
@@ -432,6 +448,7 @@ def test_decode_action(body: bytes, expected: ActionResult) -> None:
     ("body", "fragment"),
     [
         (b"<html><body>Bad Request</body></html>", "got an HTML page"),
+        (b"[12]", "expected a JSON object, got a list @ $"),
         (b'{"id": 1.5}', "expected a whole number, got the number 1.5 @ $.id"),
         (b'{"id": 1, "errorDescription": []}', "expected text, got a list @ $.error_description"),
     ],
