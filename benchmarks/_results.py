@@ -141,6 +141,7 @@ class Results:
 
     def write(self, path: Path, raw_path: Path | None = None) -> None:
         """Write the markdown file (and the raw figures as JSON, if asked)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self.render(), encoding="utf-8")
         if raw_path is not None:
             raw_path.parent.mkdir(parents=True, exist_ok=True)

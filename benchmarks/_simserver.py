@@ -58,7 +58,10 @@ def workload_timelines(count: int, seed: int, spread: float, max_duration: float
     Before its arrival a command answers its first snapshot (``NEW``), as a
     command queued on the Manager does.
     """
-    base = Workload(count=count, seed=seed, max_duration=max_duration).timelines()
+    median = min(60.0, max_duration)
+    base = Workload(
+        count=count, seed=seed, median_duration=median, max_duration=max_duration
+    ).timelines()
     out = []
     for timeline, start in zip(base, arrivals(count, seed, spread), strict=True):
         snaps = tuple(

@@ -1,0 +1,87 @@
+"""Smoke tests of the benchmark harness: tiny sizes, structure only, never timing thresholds."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import freshness, overhead
+from benchmarks._results import Results, fmt, ratio
+from benchmarks._sim import SimInfo, start_sim
+from benchmarks._simserver import arrivals, workload_timelines
+from cmdprogress.testing import Snapshot, Timeline
+
+
+def test_lag_counts_a_skipped_change_with_the_next_snapshot_received() -> None:
+    """A change polled past is counted as arriving with the first later snapshot received."""
+    timeline = Timeline(
+        snapshots=(
+            Snapshot(at=0.0, state="NEW"),
+            Snapshot(at=1.0, state="IN_PROGRESS", total_progress=10.0, steps=(("a", "x"),)),
+            Snapshot(at=2.0, state="IN_PROGRESS", total_progress=60.0, steps=(("a", "x"),)),
+            Snapshot(at=3.0, state="COMPLETE", total_progress=100.0, steps=(("a", "x"),)),
+        )
+    )
+    sim = SimInfo("http://x", epoch_monotonic=100.0, speed=2.0, ids=[7], added_at=[0.0])
+    rec = freshness.Recorder([7])
+    rec.received[0] = [
+        (100.0, ("NEW", 0.0, 0)),
+        (101.5, ("IN_PROGRESS", 60.0, 1)),  # at 1 s current at 100.5, at 2 s at 101.0
+        (101.75, ("COMPLETE", 100.0, 1)),  # current at 101.5
+    ]
+    out = freshness.analyse("t", sim, [timeline], rec, wall=1.0, cpu=0.1)
+    assert sorted(out.lags) == [
+        1.0,
+        2.0,
+    ]  # simulated seconds: (101.5 - 101.0) * 2, (... - 100.5) * 2
+    assert out.terminal_lags == [0.5]
+    assert out.missing == 0
+
+
+def test_results_render_the_ratio_next_to_the_baseline() -> None:
+    """The results file lists the machine, each headline and each section's table."""
+    results = Results({"Python": "3.11"}, "python -m benchmarks")
+    section = results.section("s", "1. Something", "intro")
+    section.table(["variant", "x bare"], [["bare", fmt(ratio(2.0, 2.0))]])
+    results.headline("throughput", "0.95x", ">= 0.9x", True)
+    text = results.render()
+    assert "| Python | 3.11 |" in text
+    assert "| throughput | 0.95x | >= 0.9x | yes |" in text
+    assert "| bare | 1 |" in text
+
+
+def test_workload_arrivals_are_seeded_and_shift_the_timeline() -> None:
+    """The benchmark process rebuilds the simulator's shifted workload from the seed alone."""
+    starts = arrivals(5, seed=3, spread=100.0)
+    assert starts == arrivals(5, seed=3, spread=100.0)
+    assert starts[0] == 0.0
+    assert all(0.0 <= s <= 100.0 for s in starts)
+    timelines = workload_timelines(5, seed=3, spread=100.0, max_duration=60.0)
+    for start, timeline in zip(starts, timelines, strict=True):
+        assert timeline.snapshots[0].at == 0.0
+        assert timeline.snapshots[-1].at is not None
+        assert timeline.snapshots[-1].at >= start
+
+
+@pytest.mark.anyio
+async def test_overhead_variants_send_exactly_the_requests_asked_for() -> None:
+    """Against the simulator process, bare and get_progress send exactly the requested count."""
+    with start_sim("frozen", "--commands", "8") as (server, sim):
+        assert sim.url.startswith("http://127.0.0.1:")
+        assert sim.ids == list(range(1, 9))
+        bare = await overhead.measure("bare", sim, server, 4, 120)
+        client = await overhead.measure("get_progress", sim, server, 4, 120)
+        engine = await overhead.measure("engine", sim, server, 4, 120)
+    assert bare.requests == client.requests == 120
+    assert engine.requests >= 120
+    assert bare.wall > 0
+    assert client.cpu > 0
+
+
+@pytest.mark.anyio
+async def test_fixed_interval_poller_sees_every_command_end() -> None:
+    """A tiny sped-up workload run: every terminal snapshot arrives, none is missed."""
+    scenario = freshness.Scenario(count=6, seed=2, speed=400.0, spread=20.0, max_duration=20.0)
+    out = await freshness.measure("fixed", freshness.fixed_interval(2.0), scenario)
+    assert out.missing == 0
+    assert len(out.terminal_lags) == 6
+    assert out.requests >= 6
