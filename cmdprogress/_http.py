@@ -24,6 +24,7 @@ import random
 import re
 import ssl as ssl_module
 import time
+from contextvars import ContextVar
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -46,7 +47,7 @@ from .exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from ._pacing import Pacer
     from ._stats import ClientStats
@@ -215,6 +216,40 @@ class SessionKeeper(Protocol):
 
 _EXPIRED: Final = object()
 
+# The login generation the current task's request was sent under (None: a login
+# step, or no login at all).  Read by the cookie jar when the answer comes in.
+_SENT_UNDER: ContextVar[int | None] = ContextVar("cmdprogress_sent_under", default=None)
+
+
+class _SessionJar(aiohttp.CookieJar):
+    """A cookie jar that ignores cookies set by answers from an older session.
+
+    A request sent before a session expiry may be answered (a 302 to the login
+    page with a fresh pre-login ``JSESSIONID``) while or after another request
+    logs in again: storing that cookie would replace the new session and make
+    the next requests log in once more.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(unsafe=True)
+        self.keeper: SessionKeeper | None = None
+        self.logins_running = 0
+
+    def _stale(self) -> bool:
+        sent = _SENT_UNDER.get()
+        keeper = self.keeper
+        if sent is None or keeper is None:
+            return False
+        return self.logins_running > 0 or keeper.generation != sent
+
+    def update_cookies(self, cookies: Any, response_url: URL = URL()) -> None:  # noqa: B008
+        if not self._stale():
+            super().update_cookies(cookies, response_url)
+
+    def update_cookies_from_headers(self, headers: Sequence[str], response_url: URL) -> None:
+        if not self._stale():
+            super().update_cookies_from_headers(headers, response_url)
+
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("Retry-After")
@@ -267,9 +302,9 @@ class Transport:
         self.max_body_size = max_body_size
         self.stats = stats
         self.pacer = pacer
-        self.keeper: SessionKeeper | None = None
+        self._keeper: SessionKeeper | None = None
         self._limiter = asyncio.Semaphore(max_concurrency)
-        self.cookie_jar = aiohttp.CookieJar(unsafe=True)
+        self.cookie_jar = _SessionJar()
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max_concurrency, ssl=ssl),
             cookie_jar=self.cookie_jar,
@@ -279,6 +314,15 @@ class Transport:
             skip_auto_headers=("User-Agent",),
             headers={"Accept": "application/json", "User-Agent": "cmdprogress"},
         )
+
+    @property
+    def keeper(self) -> SessionKeeper | None:
+        """The login side (``None``: no login needed)."""
+        return self._keeper
+
+    @keeper.setter
+    def keeper(self, keeper: SessionKeeper | None) -> None:
+        self._keeper = self.cookie_jar.keeper = keeper
 
     async def close(self) -> None:
         """Close the session and every pooled connection."""
@@ -497,17 +541,37 @@ class Transport:
                 try:
                     if keeper is not None:
                         if force_login or keeper.required:
-                            await keeper.login(generation if force_login else keeper.generation)
+                            self.cookie_jar.logins_running += 1
+                            try:
+                                await keeper.login(generation if force_login else keeper.generation)
+                            finally:
+                                self.cookie_jar.logins_running -= 1
                             force_login = False
                         generation = keeper.generation
-                    first = await self.exchange(
-                        method, url, command_id=command_id, progress=progress, json_body=json_body
-                    )
-                    answer: Answer | object = first
-                    if first.status in _REDIRECT_STATUSES:
-                        answer = await self._redirects(
-                            first, method, url, command_id, progress, None, None, json_body, False
+                    token = _SENT_UNDER.set(generation if keeper is not None else None)
+                    try:
+                        first = await self.exchange(
+                            method,
+                            url,
+                            command_id=command_id,
+                            progress=progress,
+                            json_body=json_body,
                         )
+                        answer: Answer | object = first
+                        if first.status in _REDIRECT_STATUSES:
+                            answer = await self._redirects(
+                                first,
+                                method,
+                                url,
+                                command_id,
+                                progress,
+                                None,
+                                None,
+                                json_body,
+                                False,
+                            )
+                    finally:
+                        _SENT_UNDER.reset(token)
                 except (ConnectError, RequestTimeoutError, HTTPStatusError) as e:
                     # HTTPStatusError comes only from a login step that met a 5xx/429.
                     if tries >= attempts or not (
