@@ -453,7 +453,9 @@ class Client:
             raise InvalidArgumentError(
                 "since", f"is a snapshot of command {since.command_id}, not of {cid}"
             )
-        return self._open_engine().watcher((cid,), since=() if since is None else (since,))
+        return self._open_engine().watcher(
+            (cid,), since=() if since is None else (since,), group_errors=False
+        )
 
     def watch_many(
         self, command_ids: Iterable[int | str], *, since: Iterable[CommandProgress] = ()
@@ -463,7 +465,7 @@ class Client:
         Per command the order is kept; a lagging consumer may skip
         intermediate snapshots of the same state, never a state change or the
         terminal one. Per-command errors are raised after the others ended
-        (one as itself, several as ``CommandErrorGroup``). ``since`` holds last
+        (as a ``CommandErrorGroup``, even of one, with the others' ``.results``). ``since`` holds last
         seen snapshots to resume from. The returned :class:`Watcher` also
         takes ``add``/``discard`` while it runs.
 
@@ -525,8 +527,7 @@ class Client:
         """Wait for every command; return ``{id: terminal snapshot}``, FAILED ones included.
 
         A command whose watch ends with an error is reported after all the
-        others ended: one error raised as itself, several as
-        ``CommandErrorGroup`` (whose ``.results`` holds the others'
+        others ended, as a ``CommandErrorGroup`` (even of one) (whose ``.results`` holds the others'
         snapshots). With ``return_exceptions=True`` errors are values instead.
 
         Example::

@@ -59,6 +59,8 @@ logger = logging.getLogger("cmdprogress.http")
 _DEBUG: Final = logging.DEBUG
 _RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 _THROTTLE_STATUSES: Final = frozenset({429, 503})
+# Re-logins one request may cause before its session counts as refused.
+_MAX_EXPIRIES_PER_REQUEST = 3
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 _MAX_HOPS: Final = 10
 _CHUNK: Final = 64 * 1024
@@ -530,7 +532,7 @@ class Transport:
         """One logical request: login, re-login, retries, status mapping; a 2xx answer."""
         try:
             keeper = self.keeper
-            relogged = False
+            expiries = 0
             force_login = False
             generation = 0
             tries = 0
@@ -614,14 +616,18 @@ class Transport:
                                 "auth=CASAuth(user, password) or auth=BasicAuth(user, password)",
                                 url=safe_url(url),
                             )
-                        if relogged:
+                        # A session may expire again while a request is being
+                        # repeated (a short idle timeout, an admin ending sessions);
+                        # only a session refused again and again is an error.
+                        expiries += 1
+                        if expiries > _MAX_EXPIRIES_PER_REQUEST:
                             raise SessionError(
                                 f"{method} {safe_url(url)}: the Manager still refuses the session "
-                                "right after a successful login; check that the account may use "
-                                "the web API",
+                                f"after {_MAX_EXPIRIES_PER_REQUEST} fresh logins; check that the "
+                                "account may use the web API",
                                 url=safe_url(url),
                             )
-                        relogged = force_login = True
+                        force_login = True
                         tries -= 1  # a re-login does not use up a retry
                         if logger.isEnabledFor(_DEBUG):
                             logger.debug(

@@ -35,8 +35,7 @@ The model
   that command's watch; the others go on. A session expiry is handled by the
   transport and never reaches the engine. A watch of one command raises the
   error; a multi-command watch raises it after every other command ended: a
-  single error as itself, several as
-  :class:`~cmdprogress.exceptions.CommandErrorGroup` (with the others'
+  :class:`~cmdprogress.exceptions.CommandErrorGroup`, even of one (with the others'
   terminal snapshots on ``.results``). ``wait_all(..., return_exceptions=True)``
   puts errors in the result instead.
 - **Stopping.** Leaving ``async for`` (break, exception, cancellation,
@@ -347,8 +346,7 @@ class Watcher(AsyncIterator[CommandProgress]):
         w.results  # {11: <terminal snapshot>, 13: <terminal snapshot>}
 
     Errors of single commands are raised when the stream ends (see
-    :mod:`cmdprogress` docs: one error as itself, several as
-    ``CommandErrorGroup``), and are also kept on :attr:`errors`.
+    :mod:`cmdprogress` docs: a ``CommandErrorGroup``, even of one), and are also kept on :attr:`errors`.
     """
 
     __slots__ = (
@@ -356,6 +354,7 @@ class Watcher(AsyncIterator[CommandProgress]):
         "_engine",
         "_inbox",
         "_initial",
+        "_group",
         "_raise",
         "_started",
         "_until_done",
@@ -371,6 +370,7 @@ class Watcher(AsyncIterator[CommandProgress]):
         since: Iterable[CommandProgress] = (),
         close_when_done: bool = True,
         raise_errors: bool = True,
+        group_errors: bool = True,
     ) -> None:
         self._engine = engine
         self._inbox = _Inbox(engine.stats)
@@ -382,6 +382,7 @@ class Watcher(AsyncIterator[CommandProgress]):
             self._initial.setdefault(cid, p)
         self._until_done = close_when_done
         self._raise = raise_errors
+        self._group = group_errors
         self._started = False
         self._closed = False
         self.results: dict[int, CommandProgress] = {}
@@ -534,13 +535,16 @@ class Watcher(AsyncIterator[CommandProgress]):
     def _raise_errors(self) -> None:
         if not self._raise or not self.errors:
             return
+        # Always a group, even of one: the group carries the other commands'
+        # terminal snapshots (.results), which a bare error would lose.
         errors = self.errors
-        if len(errors) == 1:
+        if not self._group:
+            # A watch of one command (watch, wait): its error as itself.
             raise next(iter(errors.values()))
         shown = ", ".join(f"{cid} ({type(e).__name__})" for cid, e in list(errors.items())[:10])
         more = ", ..." if len(errors) > 10 else ""
         raise CommandErrorGroup(
-            f"{len(errors)} watched commands ended with errors: {shown}{more}; "
+            f"{len(errors)} watched command(s) ended with errors: {shown}{more}; "
             "the terminal snapshots of the others are on .results",
             list(errors.values()),
             self.results,
@@ -872,14 +876,25 @@ class Engine:
         *,
         since: Iterable[CommandProgress] = (),
         close_when_done: bool = True,
+        group_errors: bool = True,
     ) -> Watcher:
-        """A :class:`Watcher` over ``command_ids`` (validated by the caller)."""
-        return Watcher(self, command_ids, since=since, close_when_done=close_when_done)
+        """A :class:`Watcher` over ``command_ids`` (validated by the caller).
+
+        ``group_errors=False`` (a watch of one command) raises a command's
+        error as itself instead of in a :class:`CommandErrorGroup`.
+        """
+        return Watcher(
+            self,
+            command_ids,
+            since=since,
+            close_when_done=close_when_done,
+            group_errors=group_errors,
+        )
 
     async def wait(self, command_id: int) -> CommandProgress:
         """Wait for the terminal snapshot; raise :class:`CommandFailed` if it is FAILED."""
         last: CommandProgress | None = None
-        async with Watcher(self, (command_id,)) as w:
+        async with Watcher(self, (command_id,), group_errors=False) as w:
             async for p in w:
                 last = p
         assert last is not None

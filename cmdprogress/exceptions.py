@@ -307,7 +307,8 @@ class CommandErrorGroup(ExceptionGroup[Exception], CmdProgressError):
     Raised only after every other command has ended, so nothing is lost:
     ``errors`` maps each failed command id to its error (also in
     ``exceptions``), ``results`` maps every command that did end to its
-    terminal snapshot. A single error is raised as itself, not in a group.
+    terminal snapshot. Raised even for a single error, so that the other
+    commands' results are never lost; ``except*`` picks the error types out.
 
     Example::
 

@@ -104,16 +104,30 @@ async def test_login_page_with_200_triggers_a_relogin() -> None:
 
 @pytest.mark.anyio
 async def test_session_refused_after_relogin_is_a_session_error() -> None:
-    """If the Manager still answers with a login page right after a re-login: SessionError."""
+    """A session refused after every one of three fresh logins ends in SessionError."""
+    async with ManagerSimulator(auth="cas") as sim:
+        cid = sim.add_command(Timeline.build(steps=2, duration=10.0))
+        async with cas_client(sim) as client:
+            await client.get_progress(cid)
+            sim.faults.inject(Fault.login_page(), times=100)
+            with pytest.raises(SessionError) as info:
+                await client.get_progress(cid)
+        assert sim.stats.logins_ok == 4  # the first login, then three re-logins, no more
+    assert isinstance(info.value, AuthenticationError)
+
+
+@pytest.mark.anyio
+async def test_session_expiring_again_during_the_repeat_is_not_an_error() -> None:
+    """A session that expires again right after a re-login costs one more login, not an error."""
     async with ManagerSimulator(auth="cas") as sim:
         cid = sim.add_command(Timeline.build(steps=2, duration=10.0))
         async with cas_client(sim) as client:
             await client.get_progress(cid)
             sim.faults.inject(Fault.login_page(), times=2)
-            with pytest.raises(SessionError) as info:
-                await client.get_progress(cid)
-        assert sim.stats.logins_ok == 2  # exactly one re-login was tried
-    assert isinstance(info.value, AuthenticationError)
+            p = await client.get_progress(cid)
+        assert p.command_id == cid
+        assert sim.stats.logins_ok == 3
+        assert client.stats.relogins == 2
 
 
 @pytest.mark.anyio

@@ -329,7 +329,7 @@ async def test_deadlines_and_cancellation_stop_polling(sim: ManagerSimulator, ho
 
 @pytest.mark.anyio
 async def test_unknown_id_ends_only_that_command(sim: ManagerSimulator) -> None:
-    """A 404 id raises UnknownCommandError after the other commands finished."""
+    """A 404 id is raised, in a group carrying the others' results, after they finished."""
     good = sim.add_command(manual())
     seen: list[CommandProgress] = []
     with anyio.fail_after(10):
@@ -342,12 +342,16 @@ async def test_unknown_id_ends_only_that_command(sim: ManagerSimulator) -> None:
                     if p.command_id == good and not p.is_terminal:
                         sim.finish(good)
 
-            with pytest.raises(UnknownCommandError) as info:
+            with pytest.raises(CommandErrorGroup) as info:
                 await consume()
-    assert info.value.command_id == 4040
+    (error,) = info.value.exceptions
+    assert isinstance(error, UnknownCommandError)
+    assert error.command_id == 4040
+    assert info.value.errors == {4040: error}
     assert seen[-1].command_id == good
     assert seen[-1].is_terminal
     assert stream.results == {good: seen[-1]}
+    assert info.value.results == {good: seen[-1]}
 
 
 @pytest.mark.anyio
