@@ -464,9 +464,9 @@ class Client:
 
         Per command the order is kept; a lagging consumer may skip
         intermediate snapshots of the same state, never a state change or the
-        terminal one. Per-command errors are raised after the others ended
-        (as a ``CommandErrorGroup``, even of one, with the others' ``.results``). ``since`` holds last
-        seen snapshots to resume from. The returned :class:`Watcher` also
+        terminal one. Per-command errors are raised after the others ended,
+        as a ``CommandErrorGroup`` (even of one) with the others' ``.results``.
+        ``since`` holds last seen snapshots to resume from. The returned :class:`Watcher` also
         takes ``add``/``discard`` while it runs.
 
         Example::

@@ -346,15 +346,16 @@ class Watcher(AsyncIterator[CommandProgress]):
         w.results  # {11: <terminal snapshot>, 13: <terminal snapshot>}
 
     Errors of single commands are raised when the stream ends (see
-    :mod:`cmdprogress` docs: a ``CommandErrorGroup``, even of one), and are also kept on :attr:`errors`.
+    :mod:`cmdprogress` docs: a ``CommandErrorGroup``, even of one), and are
+    also kept on :attr:`errors`.
     """
 
     __slots__ = (
         "_closed",
         "_engine",
+        "_group",
         "_inbox",
         "_initial",
-        "_group",
         "_raise",
         "_started",
         "_until_done",
