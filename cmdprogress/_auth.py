@@ -52,6 +52,12 @@ _REJECTED: Final = re.compile(
 _LOCKED: Final = re.compile(rb"\b(?:account|user)\b[^<]{0,80}\blocked\b", re.IGNORECASE)
 _CHANGE_PASSWORD: Final = re.compile(rb"modify_password\.html", re.IGNORECASE)
 _SUCCESS: Final = re.compile(rb"Log In Successful", re.IGNORECASE)
+_USERINFO: Final = re.compile(r"[^\s/?#@]+@")
+
+
+def _shown(value: str) -> str:
+    """``repr`` of a refused URL with any user info masked: it may hold a password."""
+    return repr(_USERINFO.sub("***@", value))
 
 
 def parse_http_url(name: str, value: object) -> URL:
@@ -62,18 +68,18 @@ def parse_http_url(name: str, value: object) -> URL:
         try:
             url = URL(value.strip())
         except (ValueError, TypeError) as e:
-            raise InvalidArgumentError(name, f"{value!r} is not a URL ({e})") from None
+            raise InvalidArgumentError(name, f"{_shown(value)} is not a URL ({e})") from None
     else:
         raise InvalidArgumentError(name, f"expected a URL string, got {type(value).__name__}")
     try:
         scheme, host, port = url.scheme, url.host, url.port
     except ValueError as e:
-        raise InvalidArgumentError(name, f"{value!r} is not a valid URL ({e})") from None
+        raise InvalidArgumentError(name, f"{_shown(str(url))} is not a valid URL ({e})") from None
     if scheme not in ("http", "https") or not host:
         raise InvalidArgumentError(
             name,
-            f"{safe_url(url) if host else value!r} needs an http:// or https:// scheme and "
-            "a host, e.g. 'https://10.0.0.5:28443'",
+            f"{repr(safe_url(url)) if host else _shown(str(value))} needs an http:// or "
+            "https:// scheme and a host, e.g. 'https://10.0.0.5:28443'",
         )
     if port is None:
         raise InvalidArgumentError(name, "has an invalid port")
