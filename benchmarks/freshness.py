@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import functools
 import json
 import statistics
 import time
@@ -302,7 +303,7 @@ async def run_azure(sim: SimInfo, starts: Sequence[float], rec: Recorder) -> Non
                         pipeline,
                         PATH.format(cid),
                         1.0 / sim.speed,
-                        lambda d, cid=cid: _note(rec, cid, d),
+                        functools.partial(_note, rec, cid),
                     )
                 )
             )
@@ -327,7 +328,7 @@ async def run_tenacity(sim: SimInfo, starts: Sequence[float], rec: Recorder) -> 
                         sim.url + PATH.format(cid),
                         1.0 / sim.speed,
                         15.0 / sim.speed,
-                        lambda d, cid=cid: _note(rec, cid, d),
+                        functools.partial(_note, rec, cid),
                     )
                 )
             )
