@@ -29,13 +29,13 @@ HERE = Path(__file__).resolve().parent
 PARTS = ("overhead", "scale", "freshness", "simulator", "decode")
 
 
-def _capture(label: str, module: str, results: Results) -> None:
+def _capture(label: str, module: str, results: Results, *argv: str) -> None:
     """Run another owner's ``module.main()`` and put what it printed in the results."""
     out = io.StringIO()
     mod = importlib.import_module(module)
-    main: Callable[[], object] = mod.main
+    main: Callable[..., object] = mod.main
     with contextlib.redirect_stdout(out):
-        main()
+        main(list(argv)) if argv else main()
     section = results.section(module.rsplit(".", 1)[-1], label)
     section.text(f"Printed by `{module}.main()` (see that file for what it measures):")
     section.lines += ["```", out.getvalue().rstrip(), "```", ""]
@@ -66,7 +66,10 @@ def run(argv: Sequence[str] | None = None) -> Results:
         "scale": lambda: asyncio.run(scale.run(results, quick=args.quick)),
         "freshness": lambda: asyncio.run(freshness.run(results, quick=args.quick, out_dir=out_dir)),
         "simulator": lambda: _capture(
-            "5. Simulator throughput (issue 2)", "benchmarks.simulator_throughput", results
+            "5. Simulator throughput (issue 2)",
+            "benchmarks.simulator_throughput",
+            results,
+            *(["--requests", "500", "--rounds", "1"] if args.quick else []),
         ),
         "decode": lambda: _capture(
             "6. Decoding cost (converter)", "benchmarks.decode_bench", results

@@ -306,8 +306,9 @@ async def run(results: Results, *, quick: bool = False, out_dir: Path | None = N
         "1. Overhead against raw aiohttp",
         f"{total:,} progress requests per run against one simulator process (commands frozen "
         f"mid-run, 256 ids), after a warm-up; {rounds} rounds, variants interleaved "
-        "(bare, get_progress, engine, for each concurrency in turn); the median round "
-        "by throughput is shown. *bare*: one aiohttp session, GET, read, `json.loads`. "
+        "(bare, get_progress, engine, for each concurrency in turn); each figure is the "
+        "median over the rounds (requests/s and CPU per request apart). "
+        "*bare*: one aiohttp session, GET, read, `json.loads`. "
         "*engine*: `watch_many` over the 256 commands with `PollPolicy(interval=1e-6, "
         "max_interval=1e-6, backoff=1, jitter=0)`, `max_concurrency` = the concurrency.",
     )
