@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 
+from cmdprogress import Client, CommandState, PollPolicy
 from cmdprogress.testing import ManagerSimulator, Timeline
 
 if TYPE_CHECKING:
@@ -18,6 +19,20 @@ if TYPE_CHECKING:
     from cmdprogress.testing.pytest_plugin import ManagerSimFactory
 
 pytest_plugins = ["cmdprogress.testing.pytest_plugin"]
+
+
+# README.md quotes this test as a user's example: keep them in sync.
+@pytest.mark.anyio
+async def test_my_code_waits_for_the_command(manager_sim: ManagerSimulator) -> None:
+    """wait() returns the COMPLETE snapshot once the simulated command finishes."""
+    cid = manager_sim.add_command(Timeline.build(steps=3, duration=60.0))
+    async with Client(manager_sim.url, poll=PollPolicy(interval=0.01, max_interval=0.05)) as client:
+        first = await client.get_progress(cid)
+        manager_sim.finish(cid)
+        final = await client.wait(cid)
+    assert first.state is CommandState.NEW
+    assert final.succeeded
+    assert final.total_progress == 100.0
 
 
 # docs/testing.md quotes this test as a user's example: keep them in sync.
