@@ -81,6 +81,16 @@ FULL_PLAN = Plan(
     min_duration=30.0,
     max_concurrency=32,
     retry_after=1,
+    # Each 429/503 pauses the whole client for Retry-After (1 s here) and halves its
+    # rate: at 1 % of requests that held a 2,000-command run to ~19 requests/s.
+    shares=(
+        ("500", 0.055),
+        ("502", 0.055),
+        ("503", 0.0025),
+        ("429", 0.0025),
+        ("reset", 0.035),
+        ("slow", 0.035),
+    ),
     guard=1500.0,
 )
 
