@@ -11,6 +11,7 @@ import base64
 import logging
 import ssl
 import traceback
+from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
@@ -474,12 +475,16 @@ async def test_buffered_snapshots_per_command_are_bounded() -> None:
         async with Client(sim.url, retry=FAST, poll=poll) as client:
             watch = client.watch(cid)
             first = await watch.__anext__()
+
+            def seen(changes: int, _sim: ManagerSimulator) -> bool:
+                return client.engine.stats.changes >= changes
+
             assert first.raw_state == "NEW"
             with anyio.fail_after(10):
                 for n in range(1, flips + 1):
                     sim.advance(cid)
                     # Wait until the engine has seen snapshot n (polls keep waking the wait).
-                    await sim.wait_until(lambda _s, n=n: client.engine.stats.changes >= n + 1)
+                    await sim.wait_until(partial(seen, n + 1))
                 sim.finish(cid)
                 rest = [p async for p in watch]  # ends once the terminal snapshot is read
             overflowed = client.engine.stats.overflowed
