@@ -9,6 +9,7 @@ import os
 import re
 import ssl as ssl_module
 from collections.abc import Iterable, Mapping
+from hashlib import blake2b as _blake2b
 from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 from yarl import URL
@@ -318,7 +319,7 @@ class Client:
         return await self._fetch_progress(validate_command_id(command_id))
 
     async def _fetch_progress(self, command_id: int) -> CommandProgress:
-        """One logical poll of an already validated id (the engine's entry point)."""
+        """One logical poll of an already validated id."""
         transport = self._transport
         if transport is None:
             transport = self._open_transport()
@@ -328,6 +329,32 @@ class Client:
         )
         try:
             return decode_progress(command_id, answer.body, url=url)
+        except BaseException:
+            self.stats.errors += 1
+            raise
+
+    async def _poll_progress(
+        self, command_id: int, previous: CommandProgress | None, digest: bytes
+    ) -> tuple[CommandProgress, bytes]:
+        """The engine's poll: :meth:`_fetch_progress` that skips decoding a repeated body.
+
+        ``digest`` is what this method returned with ``previous`` (``b""`` at
+        first); a body with the same digest is the same document, so
+        ``previous`` itself is returned. Returns the snapshot and its body's digest.
+        """
+        transport = self._transport
+        if transport is None:
+            transport = self._open_transport()
+        url = self._progress_prefix + str(command_id) + "/progress"
+        answer = await transport.request(
+            "GET", URL(url, encoded=True), command_id=command_id, progress=True
+        )
+        body = answer.body
+        new = _blake2b(body, digest_size=16).digest()
+        if new == digest and previous is not None:
+            return previous, digest
+        try:
+            return decode_progress(command_id, body, url=url), new
         except BaseException:
             self.stats.errors += 1
             raise

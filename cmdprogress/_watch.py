@@ -54,8 +54,10 @@ releases them synchronously.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
+import contextvars
 import heapq
 import itertools
 import logging
@@ -87,7 +89,6 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from anyio.abc import TaskGroup
-    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from ._client import Client
     from ._policy import PollPolicy
@@ -174,9 +175,9 @@ class _Command:
         "changed_at",
         "cid",
         "delay",
+        "digest",
         "failing_since",
         "gap",
-        "in_flight",
         "last",
         "malformed",
         "progressed_at",
@@ -194,8 +195,8 @@ class _Command:
         self.gap: float | None = None
         self.delay = 0.0
         self.seq = -1
-        self.in_flight = False
-        self.scope: anyio.CancelScope | None = None
+        self.digest = b""  # of the body that gave ``last`` (identical body: no decoding)
+        self.scope: asyncio.Timeout | None = None  # cancels the poll in flight
         self.malformed = 0
         self.failing_since: float | None = None
 
@@ -575,12 +576,15 @@ class Engine:
         self._commands: dict[int, _Command] = {}
         self._heap: list[tuple[float, int, int]] = []
         self._seq = itertools.count()
-        self._wake: anyio.Event | None = None
         self._tg: TaskGroup | None = None
-        self._send: MemoryObjectSendStream[_Command] | None = None
-        self._recv: MemoryObjectReceiveStream[_Command] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # The engine's own context, for the timer and the workers it starts.
+        self._context: contextvars.Context | None = None
+        # One loop timer, armed for the earliest due command while a worker could take it.
+        self._timer: asyncio.TimerHandle | None = None
         self._workers = 0
-        self._idle = 0
+        # Idle workers, each waiting on a future that the timer resolves with a due command.
+        self._idle: list[asyncio.Future[_Command]] = []
         self._max_workers = client._max_concurrency
         self._open = False
         self._inboxes: weakref.WeakSet[_Inbox] = weakref.WeakSet()
@@ -594,12 +598,12 @@ class Engine:
     # -- lifetime ----------------------------------------------------------------------
 
     async def __aenter__(self) -> Engine:
-        self._send, self._recv = anyio.create_memory_object_stream[_Command](0)
+        self._loop = asyncio.get_running_loop()
+        self._context = contextvars.copy_context()
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
         self._open = True
-        tg.start_soon(self._scheduler, name="cmdprogress scheduler")
         return self
 
     async def __aexit__(
@@ -619,15 +623,15 @@ class Engine:
         self._commands.clear()
         self._heap.clear()
         self.stats.watched = 0
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         assert tg is not None
         tg.cancel_scope.cancel()
         try:
             return await tg.__aexit__(exc_type, exc, tb)
         finally:
-            if self._send is not None:
-                self._send.close()
-            if self._recv is not None:
-                self._recv.close()
+            self._idle.clear()
 
     def check_open(self) -> None:
         """Raise :class:`ClientClosedError` unless the client is open."""
@@ -681,7 +685,8 @@ class Engine:
             self._commands[cid] = cmd
             self.stats.watched = len(self._commands)
             self.stats.peak_watched = max(self.stats.peak_watched, self.stats.watched)
-            self._schedule(cmd, anyio.current_time())
+            assert self._loop is not None
+            self._schedule(cmd, self._loop.time())
             log.debug("command %d: watching", cid)
             if self._listeners:
                 self._emit(WatchEvent("watch", cid))
@@ -710,83 +715,146 @@ class Engine:
             del self._commands[cmd.cid]
             self.stats.watched = len(self._commands)
         cmd.seq = -1  # its heap entry, if any, is now stale
-        if cmd.scope is not None:
-            cmd.scope.cancel()
+        scope, cmd.scope = cmd.scope, None
+        if scope is not None:
+            scope.reschedule(-math.inf)  # cancels the poll in flight (one loop turn later)
 
     # -- the scheduler -------------------------------------------------------------------
 
     def _schedule(self, cmd: _Command, due: float) -> None:
-        cmd.seq = next(self._seq)
-        entry = (due, cmd.seq, cmd.cid)
-        heapq.heappush(self._heap, entry)
-        if self._heap[0] is entry and self._wake is not None:
-            self._wake.set()
-
-    def _live(self, entry: tuple[float, int, int]) -> _Command | None:
-        cmd = self._commands.get(entry[2])
-        if cmd is None or cmd.seq != entry[1]:
-            return None
-        return cmd
-
-    async def _scheduler(self) -> None:
+        cmd.seq = seq = next(self._seq)
+        entry = (due, seq, cmd.cid)
         heap = self._heap
-        assert self._send is not None
-        send = self._send
-        while True:
-            while heap and self._live(heap[0]) is None:
-                heapq.heappop(heap)
-            if heap:
-                delay = heap[0][0] - anyio.current_time()
-                if delay <= 0:
-                    entry = heapq.heappop(heap)
-                    cmd = self._live(entry)
-                    assert cmd is not None
-                    cmd.seq = -1
-                    cmd.in_flight = True
-                    if self._idle == 0 and self._workers < self._max_workers:
-                        self._workers += 1
-                        assert self._tg is not None
-                        self._tg.start_soon(self._worker, name="cmdprogress fetch worker")
-                    await send.send(cmd)
-                    continue
-            else:
-                delay = math.inf
-            self._wake = anyio.Event()
-            with anyio.move_on_after(delay):
-                await self._wake.wait()
-            self._wake = None
+        heapq.heappush(heap, entry)
+        if heap[0] is entry:
+            self._arm()
 
-    async def _worker(self) -> None:
-        assert self._recv is not None
-        recv = self._recv.clone()
-        with recv:
-            while True:
-                self._idle += 1
-                try:
-                    cmd = await recv.receive()
-                finally:
-                    self._idle -= 1
-                await self._poll(cmd)
+    def _pop_due(self, now: float) -> _Command | None:
+        """Take the first command due by ``now`` off the heap (stale entries are discarded)."""
+        heap = self._heap
+        commands = self._commands
+        while heap:
+            due, seq, cid = heap[0]
+            cmd = commands.get(cid)
+            if cmd is None or cmd.seq != seq:
+                heapq.heappop(heap)
+            elif due > now:
+                return None
+            else:
+                heapq.heappop(heap)
+                cmd.seq = -1
+                return cmd
+        return None
+
+    def _arm(self) -> None:
+        """Set the timer for the earliest due command, if a worker could take it then.
+
+        While every worker is busy no timer is needed: a worker takes the next
+        due command itself when its poll ends.
+        """
+        if not self._open or (not self._idle and self._workers >= self._max_workers):
+            return
+        heap = self._heap
+        commands = self._commands
+        while heap:
+            due, seq, cid = heap[0]
+            cmd = commands.get(cid)
+            if cmd is not None and cmd.seq == seq:
+                break
+            heapq.heappop(heap)
+        else:
+            return
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= due:
+                return  # fires in time; it re-arms for what is due next
+            timer.cancel()
+        assert self._loop is not None
+        self._timer = self._loop.call_at(due, self._on_timer, context=self._context)
+
+    def _on_timer(self) -> None:
+        """Hand the due commands to idle workers (starting workers up to the limit)."""
+        timer, self._timer = self._timer, None
+        if not self._open:
+            return
+        assert self._loop is not None
+        assert timer is not None
+        # The loop runs a timer up to its clock resolution early: count it as due.
+        now = max(self._loop.time(), timer.when())
+        idle = self._idle
+        while True:
+            while idle and idle[-1].done():  # cancelled: its worker is ending
+                idle.pop()
+            if not idle and self._workers >= self._max_workers:
+                break
+            cmd = self._pop_due(now)
+            if cmd is None:
+                break
+            if idle:
+                idle.pop().set_result(cmd)  # the worker idle the shortest time
+            else:
+                self._workers += 1
+                assert self._tg is not None
+                self._tg.start_soon(self._worker, cmd, name="cmdprogress fetch worker")
+        self._arm()
+
+    async def _worker(self, cmd: _Command | None) -> None:
+        """Poll due commands one after the other; wait on a future while none is due."""
+        assert self._loop is not None
+        loop = self._loop
+        idle = self._idle
+        while True:
+            if cmd is None:
+                cmd = self._pop_due(loop.time())
+                if cmd is None:
+                    waiter: asyncio.Future[_Command] = loop.create_future()
+                    idle.append(waiter)
+                    self._arm()
+                    try:
+                        cmd = await waiter
+                    except BaseException:
+                        with contextlib.suppress(ValueError):
+                            idle.remove(waiter)
+                        if waiter.done() and not waiter.cancelled() and self._open:
+                            # Cancelled right after being handed a command: give it back.
+                            self._schedule(waiter.result(), loop.time())
+                        raise
+            await self._poll(cmd)
+            cmd = None
 
     async def _poll(self, cmd: _Command) -> None:
         if self._commands.get(cmd.cid) is not cmd:
-            cmd.in_flight = False
             return
-        start = anyio.current_time()
+        assert self._loop is not None
+        loop = self._loop
+        start = loop.time()
         outcome: CommandProgress | Exception
-        with anyio.CancelScope() as scope:
-            cmd.scope = scope
-            try:
-                outcome = await self._client._fetch_progress(cmd.cid)
-            except Exception as e:
-                outcome = e
-        cmd.scope = None
-        cmd.in_flight = False
-        if scope.cancelled_caught or self._commands.get(cmd.cid) is not cmd:
+        digest = cmd.digest
+        # A scope that only _drop() triggers: asyncio.Timeout cancels this task and
+        # turns only its own cancellation into TimeoutError (anyio's, a caller's
+        # deadline or the client closing go on as cancellations).
+        scope = asyncio.timeout(None)
+        try:
+            async with scope:
+                cmd.scope = scope
+                try:
+                    outcome, digest = await self._client._poll_progress(cmd.cid, cmd.last, digest)
+                except Exception as e:
+                    outcome = e
+                cmd.scope = None
+        except TimeoutError:
+            if not scope.expired():
+                raise  # pragma: no cover - the poll's own errors are caught above
             return
-        now = anyio.current_time()
+        finally:
+            if cmd.scope is scope:
+                cmd.scope = None
+        if scope.expired() or self._commands.get(cmd.cid) is not cmd:
+            return
+        now = loop.time()
         self.stats.polls += 1
         if isinstance(outcome, CommandProgress):
+            cmd.digest = digest
             self._on_snapshot(cmd, outcome, now, now - start)
         else:
             self._on_error(cmd, outcome, now)
