@@ -8,15 +8,12 @@ The model
   ``max_concurrency`` fetch workers (started on demand). A command is polled
   once per due time however many watchers it has; nothing is polled for a
   command nobody watches. Cost per poll: one heap push and pop (O(log n)).
-- **Cadence.** The first poll of a command is immediate. After a change the
-  next poll is ``interval`` later; while nothing changes the delay grows by
-  ``backoff`` up to ``max_interval``. Where ``total_progress`` advances, the
-  engine keeps a smoothed average of the time between observed changes and
-  waits that long after a change (never less than ``interval``, never more
-  than ``max_interval``), or less when the estimated end (the rate of
-  progress extrapolated to 100 %) comes sooner. If that poll finds nothing
-  new, the back-off restarts from ``interval``. Every delay is spread by
-  ``jitter`` (±10 % by default) so commands started together drift apart.
+- **Cadence.** The first poll of a command is immediate; after each answer
+  the command's :class:`~cmdprogress._cadence.Cadence` gives the delay to the
+  next one (see that module): back-off from ``interval`` towards
+  ``max_interval`` while the command is not moving; while it moves steadily,
+  polls aimed just after the instant its next change is due, estimated from
+  when the last few changes were seen; an early look for the end; jitter.
   Requests also pass the client's :class:`~cmdprogress._pacing.Pacer`: the
   rate ceiling and the whole-client slow-down after 429/503.
 - **Watchers.** Every watcher has a bounded mailbox per command. A snapshot is
@@ -70,6 +67,7 @@ from typing import TYPE_CHECKING, Literal, Self, TypeAlias, overload
 import anyio
 import attrs
 
+from ._cadence import Cadence
 from ._models import CommandProgress, CommandState
 from .exceptions import (
     ClientClosedError,
@@ -172,15 +170,14 @@ class _Command:
     """The scheduler's record of one watched command (a few hundred bytes)."""
 
     __slots__ = (
+        "cadence",
         "changed_at",
         "cid",
         "delay",
         "digest",
         "failing_since",
-        "gap",
         "last",
         "malformed",
-        "progressed_at",
         "scope",
         "seq",
         "watchers",
@@ -191,39 +188,13 @@ class _Command:
         self.watchers: dict[_Inbox, None] = {}
         self.last: CommandProgress | None = None
         self.changed_at = 0.0
-        self.progressed_at: float | None = None
-        self.gap: float | None = None
-        self.delay = 0.0
+        self.cadence = Cadence()
+        self.delay = 0.0  # back-off after failed polls
         self.seq = -1
         self.digest = b""  # of the body that gave ``last`` (identical body: no decoding)
         self.scope: asyncio.Timeout | None = None  # cancels the poll in flight
         self.malformed = 0
         self.failing_since: float | None = None
-
-    def next_delay(self, policy: PollPolicy, now: float, new: CommandProgress) -> float:
-        """Record the poll answer ``new`` at ``now`` and return the delay to the next poll.
-
-        Without jitter; see the module docstring for the rule.
-        """
-        old = self.last
-        if old is not None and new == old:
-            self.delay = min(policy.max_interval, max(self.delay, policy.interval) * policy.backoff)
-            return self.delay
-        self.changed_at = now
-        self.delay = policy.interval
-        wait = policy.interval
-        if old is not None and new.total_progress > old.total_progress:
-            if self.progressed_at is not None:
-                gap = now - self.progressed_at
-                self.gap = gap if self.gap is None else 0.5 * self.gap + 0.5 * gap
-            self.progressed_at = now
-            if self.gap is not None:
-                wait = self.gap
-                if 0 < new.total_progress < 100:
-                    step = new.total_progress - old.total_progress
-                    rate = step / self.gap
-                    wait = min(wait, (100.0 - new.total_progress) / rate)
-        return min(policy.max_interval, max(policy.interval, wait))
 
 
 class _Inbox:
@@ -862,12 +833,14 @@ class Engine:
     def _on_snapshot(self, cmd: _Command, p: CommandProgress, now: float, elapsed: float) -> None:
         cmd.failing_since = None
         cmd.malformed = 0
+        cmd.delay = 0.0
         changed = p != cmd.last
-        delay = cmd.next_delay(self._policy, now, p)
+        delay = cmd.cadence.next_delay(self._policy, now - elapsed, now, cmd.last, p, self._random)
         if self._listeners:
             self._emit(WatchEvent("poll", cmd.cid, progress=p, elapsed=elapsed))
         if changed:
             cmd.last = p
+            cmd.changed_at = now
             self.stats.changes += 1
             if self._listeners:
                 self._emit(WatchEvent("change", cmd.cid, progress=p))
@@ -885,9 +858,6 @@ class Engine:
             if stall is not None and now - cmd.changed_at >= stall:
                 self._end_with(cmd, CommandStalledError(p, now - cmd.changed_at))
                 return
-        jitter = self._policy.jitter
-        if jitter:
-            delay *= 1.0 + jitter * (2.0 * self._random.random() - 1.0)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "command %d: %s %.1f%%%s, next poll in %.3fs",

@@ -1,11 +1,9 @@
-"""Pure data structures of the engine: the watcher mailbox and the cadence rule."""
+"""Pure data structures of the engine: the watcher mailbox (the cadence rule: test_cadence.py)."""
 
 from __future__ import annotations
 
-import pytest
-
-from cmdprogress import CommandProgress, CommandState, PollPolicy
-from cmdprogress._watch import MAX_PENDING, WatchStats, _Command, _Inbox
+from cmdprogress import CommandProgress, CommandState
+from cmdprogress._watch import MAX_PENDING, WatchStats, _Inbox
 from cmdprogress.exceptions import UnknownCommandError
 
 NEW = CommandState.NEW
@@ -120,53 +118,3 @@ def test_drop_forgets_pending_items() -> None:
     inbox.deliver(2, snap(2, RUN, 5))
     inbox.drop(1)
     assert [cid for cid, _ in drain(inbox)] == [2]
-
-
-POLICY = PollPolicy(interval=1.0, max_interval=10.0, backoff=2.0, jitter=0)
-
-
-def test_cadence_backs_off_while_unchanged_and_resets_on_change() -> None:
-    """Unchanged: 2, 4, 8, 10 (capped); a change brings it back to interval."""
-    cmd = _Command(1)
-    p = snap(1, RUN, 0)
-    assert cmd.next_delay(POLICY, 0.0, p) == 1.0
-    cmd.last = p
-    assert [cmd.next_delay(POLICY, t, p) for t in (1, 3, 7, 15, 25)] == [2, 4, 8, 10, 10]
-    q = snap(1, NEW)
-    assert cmd.next_delay(POLICY, 30, q) == 1.0
-
-
-def test_cadence_follows_steady_progress() -> None:
-    """Progress every 5 s: after a change the next poll is about 5 s later, not 1 s."""
-    cmd = _Command(1)
-    t = 0.0
-    delays = []
-    for i in range(5):
-        p = snap(1, RUN, 10.0 * i)
-        delays.append(cmd.next_delay(POLICY, t, p))
-        cmd.last = p
-        t += 5.0
-    assert delays[0] == 1.0
-    assert delays[-1] == pytest.approx(5.0)
-
-
-def test_cadence_polls_at_the_expected_end() -> None:
-    """Near the end, the next poll is due when the extrapolated progress reaches 100 %."""
-    cmd = _Command(1)
-    for i, t in enumerate((0.0, 8.0, 16.0)):
-        p = snap(1, RUN, 45.0 + 5 * i)  # 5 % per 8 s, at 55 %: 72 s left
-        delay = cmd.next_delay(POLICY, t, p)
-        cmd.last = p
-    assert delay == 8.0  # the gap, within interval..max_interval
-    p = snap(1, RUN, 98.0)  # 43 % in 8 s: the end is 0.37 s away
-    assert cmd.next_delay(POLICY, 24.0, p) == 1.0  # never below interval
-
-
-def test_cadence_never_exceeds_max_interval() -> None:
-    """A slow command is still polled at least every max_interval."""
-    cmd = _Command(1)
-    for i, t in enumerate((0.0, 100.0, 200.0)):
-        p = snap(1, RUN, 10.0 * i)
-        delay = cmd.next_delay(POLICY, t, p)
-        cmd.last = p
-    assert delay == 10.0

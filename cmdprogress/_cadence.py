@@ -1,0 +1,234 @@
+"""The cadence rule: when to poll a command next, from what its snapshots showed so far.
+
+Pure and synchronous: a :class:`Cadence` sees only the snapshots one command
+answered and when its polls were sent and answered; the engine keeps one per
+command and asks it for the delay to the next poll after every answer. The
+result always lies within ``[interval, max_interval]`` of the
+:class:`~cmdprogress.PollPolicy`, jitter included.
+
+The rule
+========
+
+- **Not moving** (``NEW``, ``UNKNOWN`` states such as ``WAITING``, or an
+  ``IN_PROGRESS`` command before its period is known): the delay starts at
+  ``interval`` after a change and grows by ``backoff`` after each unchanged
+  poll, up to ``max_interval``; spread by ``±jitter``.
+- **Moving steadily.** While a command is ``IN_PROGRESS`` each change is known
+  to have happened between the poll before it was seen (when that poll was
+  sent) and the poll that saw it (when it was answered). Taking the changes to
+  come evenly spaced, the last few of those brackets (at most :data:`KEEP`)
+  bound both the period and the instant of the next change: a window
+  ``[earliest, latest]``. A skipped change (two in one poll) is recognised by
+  the progress step being a multiple of the smallest one seen. When a change
+  falls outside what the brackets allow, the command is not steady after all
+  and the estimate restarts from its last two changes.
+- **Where to poll in the window.** A window no wider than ``interval`` is
+  polled once at its end (a sure hit, late by less than ``interval``); a wider
+  one is probed at its middle: a hit or a miss halves it for this change and,
+  through the period, for the next ones, so the window narrows change after
+  change. Nothing is polled before the window opens except to respect
+  ``max_interval`` (long waits are cut into equal parts no longer than it).
+  A change overdue past the window's end goes back to the back-off above.
+- **The end** matters most: when progress extrapolated at the command's mean
+  rate reaches 100 % before the next change's window closes, the first look
+  is at :data:`END` of the extrapolated time, then the window as usual.
+- **Jitter.** Back-off delays are spread by ``±jitter``; polls aimed at a
+  predicted change are only ever late, by up to ``jitter * interval``, so
+  commands started together still drift apart without polling before the
+  change they wait for.
+"""
+
+from __future__ import annotations
+
+import array
+import math
+from typing import TYPE_CHECKING
+
+from ._models import CommandState
+
+if TYPE_CHECKING:
+    import random
+
+    from ._models import CommandProgress
+    from ._policy import PollPolicy
+
+__all__ = ["END", "KEEP", "Cadence"]
+
+KEEP = 8
+"""Changes of a steady run remembered to estimate its period (3 floats each)."""
+END = 0.6
+"""Fraction of the extrapolated time to the end at which the end is first looked for."""
+
+_INF = math.inf
+
+
+class Cadence:
+    """The polling cadence of one command: feed it each answer, get the next delay.
+
+    ``next_delay`` is called after every successful poll with the previous
+    snapshot (``None`` for the first poll), the new one, when the poll was
+    sent and when its answer arrived (the engine's clock, in seconds); it
+    returns the seconds to wait before the next poll. See the module
+    docstring for the rule. A few hundred bytes per command.
+
+    >>> import random
+    >>> from cmdprogress import CommandProgress, CommandState, PollPolicy
+    >>> policy, rng = PollPolicy(jitter=0.0), random.Random(0)
+    >>> new = CommandProgress(7, CommandState.NEW)
+    >>> c = Cadence()
+    >>> c.next_delay(policy, 0.0, 0.1, None, new, rng)
+    1.0
+    >>> c.next_delay(policy, 1.1, 1.2, new, new, rng)  # unchanged: back off
+    1.5
+    """
+
+    __slots__ = (
+        "_changed_at",
+        "_delay",
+        "_due_hi",
+        "_due_lo",
+        "_end_at",
+        "_marks",
+        "_period",
+        "_quantum",
+        "_run_at",
+        "_run_progress",
+        "_sent",
+    )
+
+    def __init__(self) -> None:
+        self._delay = 0.0  # the current back-off delay
+        self._sent = -_INF  # when the previous poll was sent
+        self._changed_at = -_INF  # about when the last change happened
+        self._run_at = 0.0  # about when the steady run began, and its progress then
+        self._run_progress = 0.0
+        self._marks: array.array[float] = array.array("d")
+        self._reset_run()
+
+    def _reset_run(self) -> None:
+        # (index, earliest, latest) of the run's last changes.
+        del self._marks[:]
+        self._period = 0.0  # estimated time between changes (0: unknown)
+        self._quantum = 0.0  # the smallest progress step seen (0: none yet)
+        self._due_lo = self._due_hi = _INF  # window of the next change (inf: unknown)
+        self._end_at = _INF  # when to look for the end first (inf: not yet)
+
+    def next_delay(
+        self,
+        policy: PollPolicy,
+        sent: float,
+        now: float,
+        old: CommandProgress | None,
+        new: CommandProgress,
+        rng: random.Random,
+    ) -> float:
+        """Record ``new``, answered at ``now`` to the poll sent at ``sent``; return the delay.
+
+        ``old`` is the previous answer (``None`` on the first poll); ``rng``
+        draws the jitter. The result is within ``[interval, max_interval]``.
+        """
+        prev = self._sent
+        self._sent = sent
+        if old is None:
+            self._changed_at = sent
+        elif new != old:
+            self._delay = 0.0
+            self._changed_at = 0.5 * (prev + now)
+            if new.state is CommandState.IN_PROGRESS:
+                self._on_change(prev, now, old, new)
+            else:
+                self._reset_run()
+        return self._plan(policy, now, rng)
+
+    def _on_change(self, a: float, b: float, old: CommandProgress, new: CommandProgress) -> None:
+        """A change of a moving command happened in ``(a, b]``: update the estimates."""
+        marks = self._marks
+        if not marks or old.state is not CommandState.IN_PROGRESS:
+            self._reset_run()
+            marks.extend((0.0, a, b))
+            self._run_at = 0.5 * (a + b)
+            self._run_progress = new.total_progress
+            return
+        m = 1  # changes since the last one seen: more if the progress step says so
+        step = new.total_progress - old.total_progress
+        if step > 0:
+            q = self._quantum
+            if q > 0:
+                m = max(1, round(step / q))
+            if q == 0 or step < q:
+                self._quantum = step
+        index = marks[-3] + m
+        marks.extend((index, a, b))
+        if len(marks) > 3 * KEEP:
+            del marks[:3]
+        lo, hi, pmin, pmax = _bounds(marks, index + 1)
+        if lo > hi or pmin > pmax:
+            # Not steady after all: a new run from the previous change.
+            del marks[:-6]
+            marks[0], marks[3] = 0.0, float(m)
+            lo, hi, pmin, pmax = _bounds(marks, m + 1)
+            self._run_at = 0.5 * (marks[1] + marks[2])
+            self._run_progress = old.total_progress
+        self._period = 0.5 * (pmin + pmax)
+        self._due_lo, self._due_hi = lo, hi
+        self._end_at = _INF
+        last = 0.5 * (lo + hi) - self._period  # the best guess of this change's instant
+        span = last - self._run_at
+        done = new.total_progress - self._run_progress
+        if span > 0 and done > 0 and new.total_progress < 100.0:
+            eta = (100.0 - new.total_progress) * span / done
+            if last + eta <= hi:
+                self._end_at = last + END * eta
+
+    def _plan(self, policy: PollPolicy, now: float, rng: random.Random) -> float:
+        interval = policy.interval
+        hi = self._due_hi
+        if hi < _INF and now < hi:
+            # A change is due in [lo, hi].
+            self._delay = 0.0
+            lo = max(now + interval, self._due_lo)
+            if now + interval <= self._end_at < hi:
+                target = self._end_at
+            elif hi - lo <= interval:
+                target = hi
+            else:
+                target = 0.5 * (lo + hi)
+            wait = max(interval, target - now)
+            if wait > policy.max_interval:
+                wait /= math.ceil(wait / policy.max_interval)
+            wait += policy.jitter * interval * rng.random()
+        else:
+            # Nothing expected (or it is overdue): back off.
+            self._due_lo = self._due_hi = _INF
+            wait = self._delay = min(
+                policy.max_interval, max(interval, self._delay * policy.backoff)
+            )
+            wait *= 1.0 + policy.jitter * (2.0 * rng.random() - 1.0)
+        return min(policy.max_interval, max(interval, wait))
+
+
+def _bounds(marks: array.array[float], nxt: float) -> tuple[float, float, float, float]:
+    """Earliest and latest instant of change ``nxt`` and the bounds of the period.
+
+    ``marks`` holds (index, earliest, latest) triples: change ``index``
+    happened in ``(earliest, latest]``. Taking the changes as evenly spaced
+    (``t_k = t_0 + k * period``), each pair of marks bounds the period and, by
+    extrapolation, the next change; the tightest bounds of all pairs are
+    returned (for a line through intervals, the pairs give the exact bounds).
+    ``lo > hi`` or ``pmin > pmax`` means no even spacing fits the marks.
+    """
+    lo, hi, pmin, pmax = -_INF, _INF, 0.0, _INF
+    count = len(marks)
+    for i in range(0, count - 3, 3):
+        ki, ai, bi = marks[i], marks[i + 1], marks[i + 2]
+        for j in range(i + 3, count, 3):
+            kj, aj, bj = marks[j], marks[j + 1], marks[j + 2]
+            d = kj - ki
+            p_lo = (aj - bi) / d
+            p_hi = (bj - ai) / d
+            pmin = max(pmin, p_lo)
+            pmax = min(pmax, p_hi)
+            ahead = nxt - kj
+            lo = max(lo, aj + ahead * p_lo)
+            hi = min(hi, bj + ahead * p_hi)
+    return lo, hi, pmin, pmax

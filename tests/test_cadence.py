@@ -1,0 +1,190 @@
+"""The cadence rule (cmdprogress._cadence): pure unit tests, plus one run against the simulator."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cmdprogress import Client, CommandProgress, CommandState, PollPolicy
+from cmdprogress._cadence import Cadence
+from cmdprogress.testing import ManagerSimulator, Timeline
+
+NEW = CommandState.NEW
+RUN = CommandState.IN_PROGRESS
+DONE = CommandState.COMPLETE
+POLICY = PollPolicy(interval=1.0, max_interval=10.0, backoff=2.0, jitter=0)
+
+
+def snap(state: CommandState, progress: float = 0.0) -> CommandProgress:
+    """A snapshot of command 1."""
+    return CommandProgress(command_id=1, state=state, total_progress=progress)
+
+
+def drive(
+    changes: list[float], policy: PollPolicy = POLICY, latency: float = 0.01
+) -> list[tuple[float, int]]:
+    """Poll a command whose snapshot ``k`` becomes current at ``changes[k]``; the polls made.
+
+    Snapshot 0 (``NEW``) is current from the start; the others are
+    ``IN_PROGRESS`` with progress stepping evenly to 100 % (the last one is
+    ``COMPLETE``). Returns (answer time, index of the snapshot seen) per poll.
+    """
+    last = len(changes)
+    snaps = [snap(NEW)] + [
+        snap(DONE if k == last else RUN, 100.0 * (k - 1) / (last - 1)) for k in range(1, last + 1)
+    ]
+    times = [0.0, *changes]
+    cadence, rng = Cadence(), random.Random(1)
+    polls: list[tuple[float, int]] = []
+    sent, old = 0.0, None
+    while True:
+        now = sent + latency
+        k = max(i for i, t in enumerate(times) if t <= sent + latency / 2)
+        polls.append((now, k))
+        if k == last:
+            return polls
+        delay = cadence.next_delay(policy, sent, now, old, snaps[k], rng)
+        assert policy.interval <= delay <= policy.max_interval
+        old, sent = snaps[k], now + delay
+
+
+def lags(changes: list[float], polls: list[tuple[float, int]]) -> list[float]:
+    """For each change, how long after it the first poll that saw it (or a later one) answered."""
+    out = []
+    for k, at in enumerate(changes, start=1):
+        out.append(next(t for t, seen in polls if seen >= k) - at)
+    return out
+
+
+def test_backs_off_while_unchanged_and_comes_back_on_change() -> None:
+    """Unchanged: 2, 4, 8, 10 (capped at max_interval); a change brings it back to interval."""
+    c, rng = Cadence(), random.Random(0)
+    p = snap(NEW)
+    assert c.next_delay(POLICY, 0.0, 0.0, None, p, rng) == 1.0
+    delays = [c.next_delay(POLICY, t, t, p, p, rng) for t in (1.0, 3.0, 7.0, 15.0, 25.0)]
+    assert delays == [2.0, 4.0, 8.0, 10.0, 10.0]
+    assert c.next_delay(POLICY, 35.0, 35.0, p, snap(RUN), rng) == 1.0
+
+
+def test_a_steady_command_is_polled_just_after_each_change() -> None:
+    """Changes every 5 s: once the period is learnt, under 1.5 polls per change, each late < 1 s."""
+    changes = [2.5 + 5.0 * k for k in range(30)]
+    polls = drive(changes)
+    late = lags(changes, polls)
+    assert max(late[10:]) < POLICY.interval
+    assert sum(late[10:]) / len(late[10:]) < 0.6
+    polls_late = [t for t, _ in polls if t > changes[10]]
+    assert len(polls_late) <= 1.5 * (len(changes) - 10)  # a fixed 1 s poller: 5 per change
+
+
+def test_the_window_narrows_change_after_change() -> None:
+    """The lag of the last changes of a steady run is far below that of the first ones."""
+    changes = [3.3 + 7.1 * k for k in range(40)]
+    late = lags(changes, drive(changes))
+    assert sum(late[-10:]) < 0.5 * sum(late[1:11])
+
+
+def test_a_slow_command_still_polled_every_max_interval_in_equal_parts() -> None:
+    """Changes every 35 s with max_interval 10: the waits are cut into equal parts <= 10 s."""
+    changes = [17.5 + 35.0 * k for k in range(10)]
+    polls = drive(changes)
+    times = [t for t, _ in polls]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert max(gaps) <= POLICY.max_interval + 0.02
+    late = lags(changes, polls)
+    assert max(late[5:]) < POLICY.interval
+    assert len(polls) < 10 * 6  # about 4 per change (35 s / 10 s), not 35 per change
+
+
+def test_an_irregular_command_falls_back_to_backing_off() -> None:
+    """Changes at random gaps: every delay stays in bounds and every change is seen, in order."""
+    rng = random.Random(7)
+    changes, t = [], 0.0
+    for _ in range(25):
+        t += rng.choice((0.5, 2.0, 9.0, 30.0))
+        changes.append(t)
+    polls = drive(changes)
+    assert polls[-1][1] == len(changes)
+    seen = [k for _, k in polls]
+    assert seen == sorted(seen)
+
+
+def test_the_end_is_looked_for_before_its_extrapolated_instant() -> None:
+    """Steady progress: the terminal change, due half a period early, is seen within interval."""
+    period = 8.0
+    changes = [period * (k + 1) for k in range(9)]
+    changes.append(changes[-1] + period / 2)  # the end comes early
+    late = lags(changes, drive(changes))
+    assert late[-1] < POLICY.interval
+
+
+def test_a_skipped_change_is_recognised_from_the_progress_step() -> None:
+    """Two changes seen in one poll do not throw the estimate off: later ones are seen promptly."""
+    changes = [10.0 + 4.0 * k for k in range(20)]
+    changes[6] = changes[7] - 0.001  # change 7 comes right after change 6: one poll sees both
+    late = lags(changes, drive(changes))
+    assert max(late[12:]) < POLICY.interval
+
+
+def test_memory_stays_small_however_long_the_command() -> None:
+    """After 500 changes a Cadence and its change marks fit in a few hundred bytes."""
+    changes = [1.0 + 3.0 * k for k in range(500)]
+    c, rng = Cadence(), random.Random(0)
+    old = None
+    for k, t in enumerate(changes):
+        p = snap(RUN, k / 5)
+        c.next_delay(POLICY, t - 0.5, t, old, p, rng)
+        old = p
+    size = sys.getsizeof(c) + sys.getsizeof(c._marks)
+    assert size < 600
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.floats(min_value=0.0, max_value=100.0),
+            st.sampled_from([NEW, RUN, RUN, RUN, CommandState.UNKNOWN]),
+            st.floats(min_value=0.0, max_value=100.0),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    jitter=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_delay_always_within_interval_and_max_interval(
+    steps: list[tuple[float, CommandState, float]], jitter: float
+) -> None:
+    """Whatever the answers and their timing, the delay is within [interval, max_interval]."""
+    policy = PollPolicy(interval=0.5, max_interval=7.0, backoff=1.5, jitter=jitter)
+    c, rng = Cadence(), random.Random(3)
+    t, old = 0.0, None
+    for gap, state, progress in steps:
+        t += gap
+        new = snap(state, progress)
+        delay = c.next_delay(policy, t, t + 0.01, old, new, rng)
+        assert policy.interval <= delay <= policy.max_interval
+        old = new
+
+
+@pytest.mark.anyio
+async def test_engine_polls_a_steady_command_around_its_changes() -> None:
+    """Against the simulator: every change of a steady command arrives, with far fewer requests
+    than a poller at the policy's interval would send."""
+    policy = PollPolicy(interval=0.01, max_interval=0.3)
+    timeline = Timeline.build(steps=6, duration=0.8)  # a change every 67 ms
+    async with ManagerSimulator(clock="real") as sim:
+        cid = sim.add_command(timeline)
+        async with Client(sim.url, poll=policy) as client:
+            seen = [p async for p in client.watch(cid)]
+        requests = sim.stats.progress_requests[cid]
+    assert seen[-1].state is DONE
+    # A fixed poller at `interval` sends about duration / interval = 80 requests.
+    assert requests < 40
+    # Most changes arrive one by one (under load a poll may see two at once).
+    assert len(seen) >= len(timeline.snapshots) // 2
