@@ -17,6 +17,8 @@ One :class:`Transport` per open :class:`~cmdprogress.Client`.  Three layers:
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import email.utils
 import logging
 import math
@@ -305,7 +307,9 @@ class Transport:
         self.stats = stats
         self.pacer = pacer
         self._keeper: SessionKeeper | None = None
-        self._limiter = asyncio.Semaphore(max_concurrency)
+        # The concurrency limiter: free slots, and the requests waiting for one (FIFO).
+        self._free_slots = max_concurrency
+        self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self.cookie_jar = _SessionJar()
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max_concurrency, ssl=ssl),
@@ -313,7 +317,8 @@ class Transport:
             timeout=timeout._aiohttp(),
             trace_configs=trace_configs,
             auto_decompress=True,
-            skip_auto_headers=("User-Agent",),
+            # Our User-Agent replaces aiohttp's (skip_auto_headers would cost a
+            # header copy per request for nothing).
             headers={"Accept": "application/json", "User-Agent": "cmdprogress"},
         )
 
@@ -344,9 +349,15 @@ class Transport:
         json_body: Any = None,
     ) -> Answer:
         """Send one request (no redirects) and read its body under the size cap."""
-        await self.pacer.acquire()
+        delay = self.pacer.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if self._free_slots > 0:
+            self._free_slots -= 1
+        else:
+            await self._wait_for_slot()
         stats = self.stats
-        async with self._limiter:
+        try:
             if progress:
                 stats.in_flight += 1
                 if stats.in_flight > stats.peak_in_flight:
@@ -399,6 +410,31 @@ class Transport:
             finally:
                 if progress:
                     stats.in_flight -= 1
+        finally:
+            self._release_slot()
+
+    async def _wait_for_slot(self) -> None:
+        """Wait until a request in flight hands its slot over (first come, first served)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._slot_waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._release_slot()  # handed a slot, then cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    self._slot_waiters.remove(waiter)
+            raise
+
+    def _release_slot(self) -> None:
+        waiters = self._slot_waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot goes straight to the next request
+                return
+        self._free_slots += 1
 
     async def _read(self, resp: aiohttp.ClientResponse, url: URL, command_id: int | None) -> bytes:
         cap = self.max_body_size

@@ -24,6 +24,7 @@ The rule, in a few lines:
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import math
@@ -43,6 +44,11 @@ log = logging.getLogger("cmdprogress.pacing")
 _WINDOW = 32  # requests remembered to measure the actual rate
 _RECOVERY = 1.05  # rate factor per success after a cut
 _MIN_RATE = 0.5  # never cut below this many requests per second
+
+
+def _loop_time() -> float:
+    """The running event loop's clock (what ``anyio.current_time`` returns, minus its lookups)."""
+    return asyncio.get_running_loop().time()
 
 
 class Pacer:
@@ -86,7 +92,7 @@ class Pacer:
         self.throttle_pause = throttle_pause
         self.max_pause = max_pause
         self.throttles = 0
-        self._clock = clock or anyio.current_time
+        self._clock = clock or _loop_time
         self._limit: float | None = max_requests_per_second
         self._cut_from: float | None = None  # the rate the last cut started from
         self._next_slot = -math.inf
