@@ -306,6 +306,7 @@ class Transport:
         self.max_body_size = max_body_size
         self.stats = stats
         self.pacer = pacer
+        pacer.bind_loop(asyncio.get_running_loop())
         self._keeper: SessionKeeper | None = None
         # The concurrency limiter: free slots, and the requests waiting for one (FIFO).
         self._free_slots = max_concurrency

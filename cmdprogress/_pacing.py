@@ -72,6 +72,7 @@ class Pacer:
         "_cut_from",
         "_limit",
         "_next_slot",
+        "_own_clock",
         "_paused_until",
         "_recent",
         "max_pause",
@@ -93,6 +94,7 @@ class Pacer:
         self.max_pause = max_pause
         self.throttles = 0
         self._clock = clock or _loop_time
+        self._own_clock = clock is not None
         self._limit: float | None = max_requests_per_second
         self._cut_from: float | None = None  # the rate the last cut started from
         self._next_slot = -math.inf
@@ -108,6 +110,15 @@ class Pacer:
         5
         """
         return cls(policy.max_requests_per_second, throttle_pause=policy.throttle_pause)
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Read ``loop``'s clock directly (unless a ``clock`` was given).
+
+        The client calls this when it opens: looking the running loop up on
+        every request costs a system call (``getpid``) per lookup.
+        """
+        if not self._own_clock:
+            self._clock = loop.time
 
     @property
     def current_limit(self) -> float | None:

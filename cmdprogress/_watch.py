@@ -58,11 +58,10 @@ import contextvars
 import heapq
 import itertools
 import logging
-import math
 import random
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import TYPE_CHECKING, Literal, Self, TypeAlias, overload
+from typing import TYPE_CHECKING, Final, Literal, Self, TypeAlias, overload
 
 import anyio
 import attrs
@@ -100,6 +99,8 @@ MAX_PENDING = 16
 MAX_MALFORMED = 3
 """Malformed answers in a row after which a command's watch ends."""
 _TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+_CANCELLED: Final = object()
+"""``_Command.scope`` of a command whose poll in flight was cancelled by ``_drop``."""
 
 _Item: TypeAlias = CommandProgress | Exception
 EventKind: TypeAlias = Literal["watch", "poll", "change", "retry", "end", "unwatch"]
@@ -192,7 +193,9 @@ class _Command:
         self.delay = 0.0  # back-off after failed polls
         self.seq = -1
         self.digest = b""  # of the body that gave ``last`` (identical body: no decoding)
-        self.scope: asyncio.Timeout | None = None  # cancels the poll in flight
+        # While a poll is in flight: the worker task running it (_drop() cancels it),
+        # then _CANCELLED once it was cancelled.
+        self.scope: asyncio.Task[None] | object = None
         self.malformed = 0
         self.failing_since: float | None = None
 
@@ -686,9 +689,10 @@ class Engine:
             del self._commands[cmd.cid]
             self.stats.watched = len(self._commands)
         cmd.seq = -1  # its heap entry, if any, is now stale
-        scope, cmd.scope = cmd.scope, None
-        if scope is not None:
-            scope.reschedule(-math.inf)  # cancels the poll in flight (one loop turn later)
+        task = cmd.scope
+        if isinstance(task, asyncio.Task):
+            cmd.scope = _CANCELLED
+            task.cancel()  # the poll in flight; its worker takes that as its own (see _poll)
 
     # -- the scheduler -------------------------------------------------------------------
 
@@ -773,6 +777,8 @@ class Engine:
         """Poll due commands one after the other; wait on a future while none is due."""
         assert self._loop is not None
         loop = self._loop
+        task = asyncio.current_task(loop)
+        assert task is not None
         idle = self._idle
         while True:
             if cmd is None:
@@ -790,10 +796,10 @@ class Engine:
                             # Cancelled right after being handed a command: give it back.
                             self._schedule(waiter.result(), loop.time())
                         raise
-            await self._poll(cmd)
+            await self._poll(cmd, task)
             cmd = None
 
-    async def _poll(self, cmd: _Command) -> None:
+    async def _poll(self, cmd: _Command, task: asyncio.Task[None]) -> None:
         if self._commands.get(cmd.cid) is not cmd:
             return
         assert self._loop is not None
@@ -801,26 +807,24 @@ class Engine:
         start = loop.time()
         outcome: CommandProgress | Exception
         digest = cmd.digest
-        # A scope that only _drop() triggers: asyncio.Timeout cancels this task and
-        # turns only its own cancellation into TimeoutError (anyio's, a caller's
-        # deadline or the client closing go on as cancellations).
-        scope = asyncio.timeout(None)
+        # _drop() cancels this task while cmd.scope is it, and marks the command
+        # _CANCELLED: that one cancellation is taken back here (uncancel), any
+        # other (the client closing, a deadline around it) goes on.
+        cmd.scope = task
         try:
-            async with scope:
-                cmd.scope = scope
-                try:
-                    outcome, digest = await self._client._poll_progress(cmd.cid, cmd.last, digest)
-                except Exception as e:
-                    outcome = e
+            outcome, digest = await self._client._poll_progress(cmd.cid, cmd.last, digest)
+        except Exception as e:
+            outcome = e
+        except asyncio.CancelledError:
+            if cmd.scope is not _CANCELLED or task.uncancel() > 0:
                 cmd.scope = None
-        except TimeoutError:
-            if not scope.expired():
-                raise  # pragma: no cover - the poll's own errors are caught above
+                raise
+            return  # dropped while in flight: nobody wants the answer
+        if cmd.scope is _CANCELLED:
+            task.uncancel()  # cancelled too late to interrupt: the answer is dropped
             return
-        finally:
-            if cmd.scope is scope:
-                cmd.scope = None
-        if scope.expired() or self._commands.get(cmd.cid) is not cmd:
+        cmd.scope = None
+        if self._commands.get(cmd.cid) is not cmd:
             return
         now = loop.time()
         self.stats.polls += 1
@@ -834,7 +838,7 @@ class Engine:
         cmd.failing_since = None
         cmd.malformed = 0
         cmd.delay = 0.0
-        changed = p != cmd.last
+        changed = p is not cmd.last and p != cmd.last  # `is`: a repeated body, not decoded
         delay = cmd.cadence.next_delay(self._policy, now - elapsed, now, cmd.last, p, self._random)
         if self._listeners:
             self._emit(WatchEvent("poll", cmd.cid, progress=p, elapsed=elapsed))
