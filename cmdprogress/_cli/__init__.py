@@ -148,7 +148,9 @@ def _run(
             _stderr(redactor("".join(traceback.format_exception(f.error))))
         display.note(f"error: {f.message}")
         return ExitCode.ERROR
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BrokenPipeError):
+        # A closed standard output (`... --json | head -1`) is the reader's choice, not an
+        # internal error: main() ends quietly.
         display.stop()
         raise
     except Exception as e:
