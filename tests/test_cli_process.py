@@ -141,3 +141,24 @@ async def test_password_typed_at_the_prompt_is_used_and_not_echoed() -> None:
     assert PASSWORD.encode() not in prompt + rest
     summary = json.loads(out.splitlines()[-1])
     assert (summary["complete"], summary["logins"]) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("ids", "needle"),
+    [([], "no command ids"), (["-"], "'-' reads ids from standard input, but it is closed")],
+)
+async def test_closed_standard_input_is_a_usage_error(ids: list[str], needle: str) -> None:
+    """With standard input closed (`<&-`), a missing id list is exit 2 with a message, no crash."""
+    closed = [
+        "sh",
+        "-c",
+        'exec "$@" <&-',
+        "sh",
+        *_cmd("watch", "--url", "http://127.0.0.1:9", *ids),
+    ]
+    with anyio.fail_after(20):
+        done = await anyio.run_process(closed, env=_env(), check=False)
+    err = done.stderr.decode()
+    assert done.returncode == 2
+    assert needle in err
+    assert "Traceback" not in err

@@ -275,15 +275,20 @@ def read_ids_from(stream: TextIO) -> list[int]:
     return parse_command_ids(tokens, source="standard input")
 
 
-def collect_ids(args: Sequence[str], stdin: TextIO) -> tuple[int, ...]:
+def collect_ids(args: Sequence[str], stdin: TextIO | None) -> tuple[int, ...]:
     """The ids to watch, in order, without duplicates.
 
     Standard input is read when ``-`` is given, or when no id is given and
     standard input is not a terminal (so ``... | cmdprogress watch`` works).
+    ``stdin`` is ``None`` when standard input is closed (``sys.stdin`` after ``<&-``).
     """
-    from_stdin = "-" in args or (not args and not _isatty(stdin))
     ids = parse_command_ids((a for a in args if a != "-"), source="argument")
-    if from_stdin:
+    if stdin is None:
+        if "-" in args:
+            raise UsageError(
+                "'-' reads ids from standard input, but it is closed: give the ids as arguments"
+            )
+    elif "-" in args or (not args and not _isatty(stdin)):
         ids.extend(read_ids_from(stdin))
     if not ids:
         raise UsageError(
@@ -338,7 +343,7 @@ def resolve_password(
     return password
 
 
-def watch_settings(ns: argparse.Namespace, stdin: TextIO) -> WatchSettings:
+def watch_settings(ns: argparse.Namespace, stdin: TextIO | None) -> WatchSettings:
     """Check the ``watch`` options together and build the settings (no password yet)."""
     url = str(ns.url).strip()
     if not re.match(r"^https?://[^/\s]+", url):
