@@ -198,6 +198,9 @@ class Client:
         self._warned_insecure = False
         base = str(self._base_url)
         self._progress_prefix = base + "/web/v1/common/command/"
+        # Progress URLs are built from this one without parsing (a parse is ~2 us).
+        self._progress_root = URL(self._progress_prefix, encoded=True)
+        self._progress_path = self._progress_root.raw_path
         self._maintain_prefix = base + "/web/v1/maintain/cluster/"
         self._config_prefix = base + "/web/v1/config/cluster/"
 
@@ -318,17 +321,19 @@ class Client:
         """
         return await self._fetch_progress(validate_command_id(command_id))
 
+    def _progress_url(self, command_id: int) -> str:
+        return self._progress_prefix + str(command_id) + "/progress"
+
     async def _fetch_progress(self, command_id: int) -> CommandProgress:
         """One logical poll of an already validated id."""
         transport = self._transport
         if transport is None:
             transport = self._open_transport()
-        url = self._progress_prefix + str(command_id) + "/progress"
-        answer = await transport.request(
-            "GET", URL(url, encoded=True), command_id=command_id, progress=True
-        )
+        path = self._progress_path + str(command_id) + "/progress"
+        url = self._progress_root.with_path(path, encoded=True)
+        answer = await transport.request("GET", url, command_id=command_id, progress=True)
         try:
-            return decode_progress(command_id, answer.body, url=url)
+            return decode_progress(command_id, answer.body, url=self._progress_url(command_id))
         except BaseException:
             self.stats.errors += 1
             raise
@@ -345,16 +350,15 @@ class Client:
         transport = self._transport
         if transport is None:
             transport = self._open_transport()
-        url = self._progress_prefix + str(command_id) + "/progress"
-        answer = await transport.request(
-            "GET", URL(url, encoded=True), command_id=command_id, progress=True
-        )
+        path = self._progress_path + str(command_id) + "/progress"
+        url = self._progress_root.with_path(path, encoded=True)
+        answer = await transport.request("GET", url, command_id=command_id, progress=True)
         body = answer.body
         new = _blake2b(body, digest_size=16).digest()
         if new == digest and previous is not None:
             return previous, digest
         try:
-            return decode_progress(command_id, body, url=url), new
+            return decode_progress(command_id, body, url=self._progress_url(command_id)), new
         except BaseException:
             self.stats.errors += 1
             raise
