@@ -110,3 +110,20 @@ def test_stalled_error_describes_last_state() -> None:
     assert err.command_id == 5
     assert "600s" in str(err)
     assert "WAITING" in str(err)
+
+
+def test_error_group_finds_command_ids_and_keeps_them_when_split() -> None:
+    """A CommandErrorGroup maps errors to their command ids; split groups (`except*`) keep both."""
+    unknown = exceptions.UnknownCommandError("404", status=404, command_id=5)
+    stalled_cmd = CommandProgress(command_id=6, state=CommandState.IN_PROGRESS)
+    stalled = exceptions.CommandStalledError(stalled_cmd, 600.0)
+    other = exceptions.ConnectError("refused")  # about no single command
+    done = CommandProgress(command_id=7, state=CommandState.COMPLETE, total_progress=100.0)
+    group = exceptions.CommandErrorGroup("3 failed", [unknown, stalled, other], {7: done})
+    assert group.errors == {5: unknown, 6: stalled}
+    matched, rest = group.split(exceptions.HTTPStatusError)
+    assert isinstance(matched, exceptions.CommandErrorGroup)
+    assert isinstance(rest, exceptions.CommandErrorGroup)
+    assert (matched.errors, matched.results) == ({5: unknown}, {7: done})
+    assert (rest.errors, rest.results) == ({6: stalled}, {7: done})
+    assert len(rest.exceptions) == 2

@@ -181,3 +181,28 @@ async def test_unknown_cas_path_answers_404_html() -> None:
             assert resp.status == 404
             assert resp.content_type == "text/html"
         assert [(r.path, r.status) for r in sim.stats.log] == [("/cas/logout", 404)]
+
+
+async def test_log_limit_bounds_the_log_and_the_poll_times() -> None:
+    """With log_limit=3 the request log and each command's poll times keep only the newest 3."""
+    async with ManagerSimulator(log_limit=3) as sim, aiohttp.ClientSession() as http:
+        cid = sim.add_command(Timeline.build())
+        for _ in range(5):
+            async with http.get(f"{sim.url}/web/v1/common/command/{cid}/progress") as resp:
+                assert resp.status == 200
+    assert len(sim.stats.log) == 3
+    assert sim.stats.progress_requests[cid] == 5  # counters are not bounded
+    assert len(sim.stats.poll_intervals(cid)) == 2
+
+
+async def test_clearing_the_fault_plan_drops_injected_faults_and_rates() -> None:
+    """faults.clear() forgets injected faults and rates: the next request is answered normally."""
+    async with ManagerSimulator() as sim, aiohttp.ClientSession() as http:
+        cid = sim.add_command(Timeline.build())
+        sim.faults.inject(Fault.status(500), times=3)
+        sim.faults.set_rate(Fault.reset(), rate=1.0)
+        sim.faults.clear()
+        assert sim.faults.pending == 0
+        async with http.get(f"{sim.url}/web/v1/common/command/{cid}/progress") as resp:
+            assert resp.status == 200
+        assert [r.fault for r in sim.stats.log] == [None]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 from typing import TYPE_CHECKING
 
 import aiohttp
+import anyio
 import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -94,3 +97,25 @@ def test_serve_rejects_bad_arguments() -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert "speed" in proc.stderr
+
+
+async def test_serve_applies_advance_and_a_seeded_fault_rate() -> None:
+    """--advance moves the commands on before serving; --fault-rate faults that share of polls."""
+    cmd = [
+        sys.executable, "-m", "cmdprogress.testing", "serve", "--clock", "manual", "--seed", "3",
+        "--commands", "1", "--advance", "99", "--fault", "503", "--fault-rate", "0.5",
+    ]  # fmt: skip
+    async with await anyio.open_process(cmd) as proc:
+        assert proc.stdout is not None
+        with anyio.fail_after(20):
+            url = (await BufferedByteReceiveStream(proc.stdout).receive_until(b"\n", 4096)).decode()
+            answers = []
+            async with aiohttp.ClientSession() as http:
+                for _ in range(20):
+                    async with http.get(f"{url}/web/v1/common/command/1/progress") as resp:
+                        answers.append((resp.status, await resp.read()))
+            proc.send_signal(signal.SIGTERM)
+            assert await proc.wait() == 0
+    statuses = {status for status, _ in answers}
+    assert statuses == {200, 503}
+    assert all(json.loads(body)["state"] == "COMPLETE" for status, body in answers if status == 200)
