@@ -222,13 +222,14 @@ class _Inbox:
         self.last: dict[int, CommandProgress | None] = {}  # last delivered (or since)
         self.pending: dict[int, collections.deque[_Item]] = {}
         self.ready: collections.deque[int] = collections.deque()
-        self.waiter: anyio.Event | None = None
+        self.waiter: asyncio.Future[None] | None = None  # the consumer waiting, if any
         self.closed_error: ClientClosedError | None = None
         self.stats = stats if stats is not None else WatchStats()
 
     def _wake(self) -> None:
-        if self.waiter is not None:
-            self.waiter.set()
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def deliver(self, cid: int, p: CommandProgress) -> None:
         """Queue ``p`` for command ``cid`` unless this watcher already has it."""
@@ -497,9 +498,11 @@ class Watcher(AsyncIterator[CommandProgress]):
                 self.close()
                 self._raise_errors()
                 raise StopAsyncIteration
-            inbox.waiter = anyio.Event()
+            # A bare future: anyio.Event looks the backend up on every creation.
+            loop = self._engine._loop
+            inbox.waiter = waiter = (loop or asyncio.get_running_loop()).create_future()
             try:
-                await inbox.waiter.wait()
+                await waiter
             except BaseException:
                 # Like an async generator: an exception (cancellation, a deadline)
                 # thrown into the wait ends the stream, and polling stops now.
