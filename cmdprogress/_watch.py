@@ -3,11 +3,15 @@
 The model
 =========
 
-- **One scheduler.** Each client runs one scheduler task holding a heap of
-  watched commands ordered by their next due time, plus at most
-  ``max_concurrency`` fetch workers (started on demand). A command is polled
+- **One scheduler.** Each client keeps one heap of watched commands ordered
+  by their next due time, and at most ``max_concurrency`` fetch workers
+  (started on demand). A worker whose poll ends takes the next due command
+  straight off the heap; while none is due, idle workers wait on futures and
+  a single loop timer, set for the earliest due time, hands them what falls
+  due (no hop through a queue, no task per command). A command is polled
   once per due time however many watchers it has; nothing is polled for a
-  command nobody watches. Cost per poll: one heap push and pop (O(log n)).
+  command nobody watches. Cost per poll: one heap push and pop (O(log n)); an
+  answer whose body is identical to the previous one is not decoded again.
 - **Cadence.** The first poll of a command is immediate; after each answer
   the command's :class:`~cmdprogress._cadence.Cadence` gives the delay to the
   next one (see that module): back-off from ``interval`` towards
