@@ -151,12 +151,9 @@ async def _consume(
                 command_error(cid, error)
             _raise_first_fatal(group.exceptions, fatal)
         except exc.CmdProgressError as e:
-            if is_fatal(e):
-                raise fatal(e) from e
-            some_id = getattr(e, "command_id", None)
-            if not isinstance(some_id, int):
-                raise fatal(e) from e
-            command_error(some_id, e)
+            # Not about one command (the watcher groups those): the client's command limit
+            # (PollPolicy.max_commands) or a closed client. It ends the whole watch.
+            raise fatal(e) from e
         for cid, error in watcher.errors.items():
             command_error(cid, error)
 
