@@ -55,6 +55,10 @@ if TYPE_CHECKING:
 __all__ = ["END", "KEEP", "Cadence"]
 
 KEEP = 8
+# Progress steps smaller than this are float noise, not a unit of progress.
+_MIN_QUANTUM = 1e-6
+# The most changes one poll may be taken to have skipped (bounds the estimate).
+_MAX_SKIPPED = 64
 """Changes of a steady run remembered to estimate its period (3 floats each)."""
 END = 0.6
 """Fraction of the extrapolated time to the end at which the end is first looked for."""
@@ -151,10 +155,10 @@ class Cadence:
             return
         m = 1  # changes since the last one seen: more if the progress step says so
         step = new.total_progress - old.total_progress
-        if step > 0:
+        if step > _MIN_QUANTUM:  # ignore float noise: it would make step / q explode
             q = self._quantum
             if q > 0:
-                m = max(1, round(step / q))
+                m = max(1, min(_MAX_SKIPPED, round(step / q)))
             if q == 0 or step < q:
                 self._quantum = step
         index = marks[-3] + m
