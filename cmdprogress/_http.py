@@ -758,5 +758,5 @@ def _too_large(url: URL, command_id: int | None, cap: int, seen: str) -> Respons
         "Raise max_body_size if the Manager really sends such bodies",
         url=where,
         command_id=command_id,
-        errors=[f"body larger than {cap} bytes"],
+        errors=[f"body larger than {cap} bytes @ $"],
     )
