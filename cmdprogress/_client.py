@@ -514,11 +514,15 @@ class Client:
         *,
         since: Iterable[CommandProgress] = (),
         close_when_done: bool = True,
+        keep_results: bool = True,
     ) -> Watcher:
         """A multi-command watch to add ids to and drop ids from while it runs.
 
         With ``close_when_done=False`` the stream waits for more ids when all
         have ended, until ``close()`` or the end of the ``async with`` block.
+        A watcher that runs for ever should pass ``keep_results=False``: it
+        then keeps no terminal snapshot on ``.results`` (memory stays flat
+        however many commands pass through; errors are still kept until raised).
 
         Example::
 
@@ -529,7 +533,9 @@ class Client:
                         w.add(await client.start_service("Yarn"))
         """
         ids = [validate_command_id(c) for c in command_ids]
-        return self._open_engine().watcher(ids, since=since, close_when_done=close_when_done)
+        return self._open_engine().watcher(
+            ids, since=since, close_when_done=close_when_done, keep_results=keep_results
+        )
 
     async def wait(self, command_id: int | str) -> CommandProgress:
         """Wait for a command to end; return its COMPLETE snapshot.

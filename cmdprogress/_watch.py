@@ -336,6 +336,7 @@ class Watcher(AsyncIterator[CommandProgress]):
         "_group",
         "_inbox",
         "_initial",
+        "_keep",
         "_raise",
         "_started",
         "_until_done",
@@ -352,6 +353,7 @@ class Watcher(AsyncIterator[CommandProgress]):
         close_when_done: bool = True,
         raise_errors: bool = True,
         group_errors: bool = True,
+        keep_results: bool = True,
     ) -> None:
         self._engine = engine
         self._inbox = _Inbox(engine.stats)
@@ -364,10 +366,12 @@ class Watcher(AsyncIterator[CommandProgress]):
         self._until_done = close_when_done
         self._raise = raise_errors
         self._group = group_errors
+        self._keep = keep_results
         self._started = False
         self._closed = False
         self.results: dict[int, CommandProgress] = {}
-        """Terminal snapshots handed out so far, by command id."""
+        """Terminal snapshots handed out so far, by command id (empty with
+        ``keep_results=False``, for watchers that run for ever)."""
         self.errors: dict[int, Exception] = {}
         """Errors that ended a command's watch, by command id."""
 
@@ -408,7 +412,8 @@ class Watcher(AsyncIterator[CommandProgress]):
             return
         self.errors.pop(cid, None)
         if since is not None and since.is_terminal:
-            self.results[cid] = since
+            if self._keep:
+                self.results[cid] = since
             return
         self._engine.register(self._inbox, cid, since)
 
@@ -488,7 +493,7 @@ class Watcher(AsyncIterator[CommandProgress]):
             if nxt is not None:
                 cid, item = nxt
                 if isinstance(item, CommandProgress):
-                    if item.is_terminal:
+                    if item.is_terminal and self._keep:
                         self.results[cid] = item
                     return item
                 self.errors[cid] = item
@@ -927,11 +932,13 @@ class Engine:
         since: Iterable[CommandProgress] = (),
         close_when_done: bool = True,
         group_errors: bool = True,
+        keep_results: bool = True,
     ) -> Watcher:
         """A :class:`Watcher` over ``command_ids`` (validated by the caller).
 
         ``group_errors=False`` (a watch of one command) raises a command's
-        error as itself instead of in a :class:`CommandErrorGroup`.
+        error as itself instead of in a :class:`CommandErrorGroup`;
+        ``keep_results=False`` keeps no terminal snapshots on ``.results``.
         """
         return Watcher(
             self,
@@ -939,6 +946,7 @@ class Engine:
             since=since,
             close_when_done=close_when_done,
             group_errors=group_errors,
+            keep_results=keep_results,
         )
 
     async def wait(self, command_id: int) -> CommandProgress:

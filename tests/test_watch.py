@@ -246,6 +246,29 @@ async def test_multi_watch_stays_open_until_closed(sim: ManagerSimulator) -> Non
 
 
 @pytest.mark.anyio
+async def test_endless_watcher_keeps_no_results(sim: ManagerSimulator) -> None:
+    """keep_results=False: terminal snapshots are delivered but not kept on .results."""
+    ids = [sim.add_command(manual()) for _ in range(20)]
+    for cid in ids:
+        sim.finish(cid)
+    ended: list[int] = []
+    with anyio.fail_after(10):
+        async with (
+            client_for(sim) as client,
+            client.watcher(ids[:1], close_when_done=False, keep_results=False) as w,
+        ):
+            async for p in w:
+                assert p.is_terminal
+                ended.append(p.command_id)
+                if len(ended) < len(ids):
+                    w.add(ids[len(ended)])
+                else:
+                    w.close()
+    assert ended == ids
+    assert w.results == {}
+
+
+@pytest.mark.anyio
 async def test_resume_yields_only_what_was_not_seen(sim: ManagerSimulator) -> None:
     """watch(since=last) skips the snapshot already seen; a terminal since yields nothing."""
     cid = sim.add_command(manual())
