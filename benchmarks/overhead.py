@@ -390,6 +390,23 @@ async def run(results: Results, *, quick: bool = False, out_dir: Path | None = N
             else "it was not saturated; the client is the throughput limit."
         )
     )
+    # Per variant: was the client process itself saturated? Then throughput is
+    # the inverse of CPU per request, and only cheaper requests raise it.
+    for conc in sorted({c for _, c in runs}):
+        eng = runs[("engine", conc)]
+        client_busy = statistics.median(100 * r.cpu / r.wall for r in eng)
+        server_busy = statistics.median(100 * r.server_cpu / r.wall for r in eng)
+        limit = (
+            "the client: the throughput ratio is about the inverse of the CPU ratio"
+            if client_busy >= 90
+            else "the server"
+            if server_busy >= 85
+            else "neither process (latency)"
+        )
+        section.findings.append(
+            f"engine @ {conc}: client process {client_busy:.0f} % busy, simulator "
+            f"{server_busy:.0f} % busy (medians over the rounds); the limit is {limit}."
+        )
     bare_layers = by_layer(bare_prof)
     bare_total = sum(bare_layers.values()) or 1.0
     for conc, prof in profiles.items():
