@@ -786,12 +786,21 @@ class Engine:
         self._arm()
 
     async def _worker(self, cmd: _Command | None) -> None:
-        """Poll due commands one after the other; wait on a future while none is due."""
+        """Poll due commands one after the other; wait on a future while none is due.
+
+        One poll is inlined here (no coroutine per poll: this is the engine's hot loop).
+        """
         assert self._loop is not None
         loop = self._loop
         task = asyncio.current_task(loop)
         assert task is not None
         idle = self._idle
+        commands = self._commands
+        poll_progress = self._client._poll_progress
+        stats = self.stats
+        # Cleared after each poll: a snapshot or an error (its traceback holding the
+        # frames of the request) must not stay alive while this worker idles.
+        outcome: CommandProgress | Exception | None = None
         while True:
             if cmd is None:
                 cmd = self._pop_due(loop.time())
@@ -808,43 +817,40 @@ class Engine:
                             # Cancelled right after being handed a command: give it back.
                             self._schedule(waiter.result(), loop.time())
                         raise
-            await self._poll(cmd, task)
-            cmd = None
-
-    async def _poll(self, cmd: _Command, task: asyncio.Task[None]) -> None:
-        if self._commands.get(cmd.cid) is not cmd:
-            return
-        assert self._loop is not None
-        loop = self._loop
-        start = loop.time()
-        outcome: CommandProgress | Exception
-        digest = cmd.digest
-        # _drop() cancels this task while cmd.scope is it, and marks the command
-        # _CANCELLED: that one cancellation is taken back here (uncancel), any
-        # other (the client closing, a deadline around it) goes on.
-        cmd.scope = task
-        try:
-            outcome, digest = await self._client._poll_progress(cmd.cid, cmd.last, digest)
-        except Exception as e:
-            outcome = e
-        except asyncio.CancelledError:
-            if cmd.scope is not _CANCELLED or task.uncancel() > 0:
-                cmd.scope = None
-                raise
-            return  # dropped while in flight: nobody wants the answer
-        if cmd.scope is _CANCELLED:
-            task.uncancel()  # cancelled too late to interrupt: the answer is dropped
-            return
-        cmd.scope = None
-        if self._commands.get(cmd.cid) is not cmd:
-            return
-        now = loop.time()
-        self.stats.polls += 1
-        if isinstance(outcome, CommandProgress):
-            cmd.digest = digest
-            self._on_snapshot(cmd, outcome, now, now - start)
-        else:
-            self._on_error(cmd, outcome, now)
+            # -- one poll of cmd --
+            cid = cmd.cid
+            if commands.get(cid) is not cmd:
+                cmd = None
+                continue
+            start = loop.time()
+            # _drop() cancels this task while cmd.scope is it, and marks the command
+            # _CANCELLED: that one cancellation is taken back here (uncancel), any
+            # other (the client closing, a deadline around it) goes on.
+            cmd.scope = task
+            try:
+                outcome, digest = await poll_progress(cid, cmd.last, cmd.digest)
+            except Exception as e:
+                outcome, digest = e, cmd.digest
+            except asyncio.CancelledError:
+                if cmd.scope is not _CANCELLED or task.uncancel() > 0:
+                    cmd.scope = None
+                    raise
+                cmd = None  # dropped while in flight: nobody wants the answer
+                continue
+            if cmd.scope is _CANCELLED:
+                task.uncancel()  # cancelled too late to interrupt: the answer is dropped
+                cmd = outcome = None
+                continue
+            cmd.scope = None
+            if commands.get(cid) is cmd:
+                now = loop.time()
+                stats.polls += 1
+                if isinstance(outcome, CommandProgress):
+                    cmd.digest = digest
+                    self._on_snapshot(cmd, outcome, now, now - start)
+                else:
+                    self._on_error(cmd, outcome, now)
+            cmd = outcome = None
 
     def _on_snapshot(self, cmd: _Command, p: CommandProgress, now: float, elapsed: float) -> None:
         cmd.failing_since = None
