@@ -17,9 +17,11 @@ The rule, in a few lines:
   Throttling answers that arrive while a pause is running extend the pause but
   do not cut again (they were sent before the first cut took effect).
 - **Recovery.** Each success raises the rate by 5 %, so about fifteen good
-  answers double it (and, the rate being what it is, that takes longer the
-  deeper the cut); once it is back at the configured ceiling (or at the
-  measured rate it was cut from) the cut is lifted.
+  answers double it; and the rate doubles at least every second after the
+  pause ended, so a deep cut (say from a rate measured while the client was
+  nearly idle) is not stuck waiting for successes that its own low rate
+  makes rare. Once the rate is back at the configured ceiling (or at the
+  rate it was cut from) the cut is lifted.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ log = logging.getLogger("cmdprogress.pacing")
 
 _WINDOW = 32  # requests remembered to measure the actual rate
 _RECOVERY = 1.05  # rate factor per success after a cut
+_DOUBLING = 1.0  # seconds after the pause in which the cut rate at least doubles
 _MIN_RATE = 0.5  # never cut below this many requests per second
 
 
@@ -69,6 +72,7 @@ class Pacer:
 
     __slots__ = (
         "_clock",
+        "_cut_at",
         "_cut_from",
         "_limit",
         "_next_slot",
@@ -97,6 +101,7 @@ class Pacer:
         self._own_clock = clock is not None
         self._limit: float | None = max_requests_per_second
         self._cut_from: float | None = None  # the rate the last cut started from
+        self._cut_at = 0.0  # the rate the last cut set
         self._next_slot = -math.inf
         self._paused_until = -math.inf
         self._recent: collections.deque[float] = collections.deque(maxlen=_WINDOW)
@@ -182,7 +187,7 @@ class Pacer:
         if self._cut_from is None:
             self._cut_from = self.max_requests_per_second or base
         cut = max(_MIN_RATE, base / 2)
-        self._limit = cut
+        self._limit = self._cut_at = cut
         log.debug(
             "throttled by the Manager: pausing %.3fs, rate cut to %.3g requests/s", pause, cut
         )
@@ -192,6 +197,10 @@ class Pacer:
         if self._cut_from is None or self._limit is None:
             return
         self._limit *= _RECOVERY
+        since_pause = self._clock() - self._paused_until
+        if since_pause > 0:
+            by_time = self._cut_at * 2.0 ** min(64.0, since_pause / _DOUBLING)
+            self._limit = max(self._limit, by_time)
         if self._limit >= self._cut_from:
             self._limit = self.max_requests_per_second
             self._cut_from = None

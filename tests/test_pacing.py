@@ -98,6 +98,24 @@ def test_throttle_without_ceiling_cuts_measured_rate() -> None:
     assert pacer.current_limit is None
 
 
+def test_deep_cut_recovers_with_time_not_only_successes() -> None:
+    """A cut from a nearly idle rate is lifted within seconds of the pause ending."""
+    clock = FakeClock()
+    pacer = Pacer(clock=clock)
+    for _ in range(5):  # one request a second: the measured rate is 1/s
+        pacer.reserve()
+        clock.now += 1.0
+    pacer.on_throttle(0.5)
+    assert pacer.current_limit == pytest.approx(0.5)
+    clock.now += 0.5 + 0.5  # the pause, then half a second
+    pacer.on_success()
+    assert pacer.slowed_down  # 0.5 * 2**0.5 ~ 0.71/s: still recovering
+    clock.now += 1.0
+    pacer.on_success()
+    assert not pacer.slowed_down  # 0.5 * 2**1.5 > 1/s: back where it was cut from
+    assert pacer.current_limit is None
+
+
 def test_throttles_during_a_pause_cut_only_once() -> None:
     """Many 429 answers to requests sent together cut the rate once, not once each."""
     clock = FakeClock()

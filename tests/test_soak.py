@@ -74,7 +74,7 @@ class Plan:
     guard: float = 110.0
 
 
-CI_PLAN = Plan(count=300, speed=60.0)
+CI_PLAN = Plan(count=300, speed=40.0)
 FULL_PLAN = Plan(
     count=2000,
     speed=5.0,
