@@ -194,7 +194,10 @@ class Answer:
         ctype = self.headers.get("Content-Type", "")
         if "html" in ctype.lower():
             return True
-        return self.body[:64].lstrip()[:1] == b"<"
+        body = self.body
+        if body[:1] == b"{":  # a JSON object (every answer polled): no copies to look further
+            return False
+        return body[:64].lstrip()[:1] == b"<"
 
     def is_login_page(self) -> bool:
         """True for an HTML page that asks for a login (a session that expired)."""
@@ -373,7 +376,9 @@ class Transport:
                     "" if command_id is None else f" (command {command_id})",
                 )
             try:
-                async with self.session.request(
+                # `async with await`: the response's own context, without the
+                # request context manager's two coroutines around it (same steps).
+                async with await self.session.request(
                     method,
                     url,
                     allow_redirects=False,
@@ -579,7 +584,7 @@ class Transport:
     ) -> Answer:
         """One logical request: login, re-login, retries, status mapping; a 2xx answer."""
         try:
-            keeper = self.keeper
+            keeper = self._keeper
             expiries = 0
             force_login = False
             generation = 0
