@@ -297,8 +297,8 @@ def cumulative_by_module(profile: cProfile.Profile, limit: int = 8) -> list[str]
 
 async def run(results: Results, *, quick: bool = False, out_dir: Path | None = None) -> None:
     """Measure, then write the overhead section of ``results``."""
-    total = 300 if quick else 8_000
-    rounds = 1 if quick else 3
+    total = 300 if quick else 20_000
+    rounds = 1 if quick else 7
     concurrencies = (16, 64)
     section = results.section(
         "overhead",
