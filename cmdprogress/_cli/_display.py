@@ -186,14 +186,28 @@ def _now_iso() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
 
 
-class JsonDisplay:
-    """JSON lines on ``out``: ``progress`` and ``error`` events, then one ``summary``."""
+class _LineDisplay:
+    """What the two line-oriented displays share: notes on ``err``, nothing to redraw."""
 
     def __init__(self, out: TextIO, err: TextIO, redact: Callable[[str], str] = str) -> None:
         self._out = out
         self._err = err
         self._redact = redact
         self._tracker: Tracker | None = None
+
+    def note(self, text: str) -> None:
+        self._err.write(self._redact(text) + "\n")
+        self._err.flush()
+
+    def refresh(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+
+class JsonDisplay(_LineDisplay):
+    """JSON lines on ``out``: ``progress`` and ``error`` events, then one ``summary``."""
 
     def _emit(self, obj: dict[str, Any]) -> None:
         line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -247,16 +261,6 @@ class JsonDisplay:
         )
         self.note(rec.error_text)
 
-    def note(self, text: str) -> None:
-        self._err.write(self._redact(text) + "\n")
-        self._err.flush()
-
-    def refresh(self) -> None:
-        return None
-
-    def stop(self) -> None:
-        return None
-
     def summary(self, tracker: Tracker, extra: dict[str, Any]) -> None:
         counts = tracker.counts()
         self._emit(
@@ -272,14 +276,11 @@ class JsonDisplay:
         )
 
 
-class PlainDisplay:
+class PlainDisplay(_LineDisplay):
     """Plain text lines, no colour: every change for few commands, ends only for many."""
 
     def __init__(self, out: TextIO, err: TextIO, redact: Callable[[str], str] = str) -> None:
-        self._out = out
-        self._err = err
-        self._redact = redact
-        self._tracker: Tracker | None = None
+        super().__init__(out, err, redact)
         self._many = False
         self._next_tenth = 1
 
@@ -317,16 +318,6 @@ class PlainDisplay:
     def command_error(self, rec: Record) -> None:
         self._print(f"{self._stamp()} {rec.command_id:>8} ERROR         {rec.error_text}")
         self._overall()
-
-    def note(self, text: str) -> None:
-        self._err.write(self._redact(text) + "\n")
-        self._err.flush()
-
-    def refresh(self) -> None:
-        return None
-
-    def stop(self) -> None:
-        return None
 
     def summary(self, tracker: Tracker, extra: dict[str, Any]) -> None:
         for line in _summary_lines(tracker, extra):
