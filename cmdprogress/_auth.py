@@ -189,6 +189,9 @@ class Login:
         self._stats = stats
         self._lock = asyncio.Lock()
         self._failure: AuthenticationError | None = None
+        # CAS accepted the credentials, but the Manager's login check has not
+        # answered yet (it met a transient error): retry the check, not the POST.
+        self._ticket_granted = False
         base = str(base_url)
         self._check_url = URL(base + "/web/v1/access/login_check", encoded=True)
         self._origins: frozenset[tuple[str, str, int | None]] = frozenset()
@@ -240,9 +243,17 @@ class Login:
 
     async def _cas_login(self, auth: CASAuth) -> None:
         transport = self._transport
+        login_url = self._cas_login_url
+        if self._ticket_granted and "CASTGC" in transport.cookie_jar.filter_cookies(login_url):
+            # The last attempt got the ticket-granting cookie and then met a
+            # transient error: posting the password again would count as one
+            # more login on the Manager for nothing.
+            logger.debug("CAS login: retrying the Manager's login check with the ticket held")
+            await self._cas_open_session(auth)
+            return
         # A new login starts from a clean jar: old tickets only confuse CAS.
         transport.cookie_jar.clear()
-        login_url = self._cas_login_url
+        self._ticket_granted = False
         where = safe_url(login_url)
         page = await transport.follow("GET", login_url, login=True)
         assert isinstance(page, Answer)
@@ -283,6 +294,12 @@ class Login:
                 url=where,
                 username=auth.username,
             )
+        self._ticket_granted = has_tgc
+        await self._cas_open_session(auth)
+
+    async def _cas_open_session(self, auth: CASAuth) -> None:
+        """Open the Manager session: its login check, through the CAS ticket redirects."""
+        transport = self._transport
         check = await transport.follow("GET", self._check_url, login=True)
         assert isinstance(check, Answer)
         self._check_status(check, "the Manager's login check")
@@ -294,6 +311,7 @@ class Login:
                 url=safe_url(self._check_url),
                 username=auth.username,
             )
+        self._ticket_granted = False
 
     @staticmethod
     def _check_status(answer: Answer, what: str) -> None:
