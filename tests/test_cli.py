@@ -264,9 +264,9 @@ async def test_ctrl_c_exits_130_and_sends_nothing_but_progress_gets() -> None:
 
 @pytest.mark.anyio
 async def test_demo_runs_to_the_end() -> None:
-    """`cmdprogress demo` with a small, fast workload ends with a summary, one re-login, exit 1."""
+    """`cmdprogress demo` with a small, fast workload ends with a summary, one re-login, exit 0."""
     done = await cli("demo", "--commands", "6", "--speed", "60", "--json")
-    assert done.code == 1, done.err  # the demo always includes a failure
+    assert done.code == 0, done.err  # its failures are scripted: the demo itself succeeded
     events = done.events()
     summary = events[-1]
     assert summary["event"] == "summary"
