@@ -421,7 +421,9 @@ class Transport:
                 raise _tls_error(e, url) from None
             except (aiohttp.ClientError, OSError) as e:
                 raise ConnectError(
-                    f"{method} {safe_url(url)}: the connection broke ({_reason(e)})",
+                    f"{method} {safe_url(url)}: the connection broke ({_reason(e)}); if it "
+                    "keeps happening, check that the port is the Manager's web port "
+                    "(28443 by default) and the scheme (http/https) is right",
                     url=safe_url(url),
                 ) from None
             finally:
@@ -753,7 +755,7 @@ def _is_login_location(url: URL) -> bool:
 
 
 def _reason(e: BaseException) -> str:
-    text = str(e) or type(e).__name__
+    text = " ".join(str(e).split()) or type(e).__name__  # one line, even for garbage
     return text if len(text) <= 200 else text[:197] + "..."
 
 

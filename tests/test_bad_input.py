@@ -291,6 +291,11 @@ async def test_wrong_port(handler: Callable[[anyio.abc.SocketStream], Awaitable[
     assert str(info.value).startswith(
         f"GET http://127.0.0.1:{port}/web/v1/common/command/1/progress: the connection broke ("
     )
+    assert str(info.value).endswith(
+        "check that the port is the Manager's web port (28443 by default) and the scheme "
+        "(http/https) is right"
+    )
+    assert "\n" not in str(info.value)
 
 
 @pytest.mark.anyio
