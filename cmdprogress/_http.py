@@ -32,13 +32,17 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import aiohttp
 import attrs
+from aiohttp.http_exceptions import ContentEncodingError
 from yarl import URL
 
 from .exceptions import (
     AuthenticationError,
+    ClientClosedError,
+    CmdProgressError,
     ConnectError,
     HTTPStatusError,
     InvalidArgumentError,
+    ProtocolError,
     RedirectError,
     RequestTimeoutError,
     ResponseTooLargeError,
@@ -314,6 +318,10 @@ class Transport:
         # The concurrency limiter: free slots, and the requests waiting for one (FIFO).
         self._free_slots = max_concurrency
         self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        # Set by close(); requests still running then end with ClientClosedError, and
+        # those sleeping (pacing, retry back-off) are woken for it at once.
+        self.closed = False
+        self._sleepers: set[asyncio.Future[None]] = set()
         self.cookie_jar = _SessionJar()
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max_concurrency, ssl=ssl),
@@ -336,8 +344,41 @@ class Transport:
         self._keeper = self.cookie_jar.keeper = keeper
 
     async def close(self) -> None:
-        """Close the session and every pooled connection."""
+        """Close the session and every pooled connection.
+
+        Requests still running (in flight, waiting for a slot, sleeping before
+        a retry) end with :class:`ClientClosedError`.
+        """
+        self.closed = True
+        waiting = [*self._slot_waiters, *self._sleepers]
+        self._slot_waiters.clear()
+        self._sleepers.clear()
+        for waiter in waiting:
+            if not waiter.done():
+                waiter.set_result(None)  # each one checks `closed` when it wakes
         await self.session.close()
+
+    def _closed_error(self, method: str, url: URL) -> ClientClosedError:
+        return ClientClosedError(
+            f"the client was closed while {method} {safe_url(url)} was running; "
+            "make requests inside the client's `async with` block"
+        )
+
+    async def _sleep(self, delay: float, method: str, url: URL) -> None:
+        """Sleep ``delay`` seconds, or until the client closes (then ClientClosedError)."""
+        if self.closed:
+            raise self._closed_error(method, url)
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        handle = loop.call_later(delay, _wake, waiter)
+        self._sleepers.add(waiter)
+        try:
+            await waiter
+        finally:
+            handle.cancel()
+            self._sleepers.discard(waiter)
+        if self.closed:
+            raise self._closed_error(method, url)
 
     # -- one HTTP request -------------------------------------------------------
 
@@ -353,13 +394,17 @@ class Transport:
         json_body: Any = None,
     ) -> Answer:
         """Send one request (no redirects) and read its body under the size cap."""
+        if self.closed:
+            raise self._closed_error(method, url)
         delay = self.pacer.reserve()
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self._sleep(delay, method, url)
         if self._free_slots > 0:
             self._free_slots -= 1
         else:
             await self._wait_for_slot()
+            if self.closed:
+                raise self._closed_error(method, url)
         stats = self.stats
         try:
             if progress:
@@ -401,31 +446,13 @@ class Transport:
                     return Answer(resp.status, answer_headers, body, url)
             except TransportError:
                 raise
-            except aiohttp.ClientSSLError as e:
-                raise _tls_error(e, url) from None
-            except aiohttp.ClientConnectorError as e:
-                err = ConnectError(
-                    f"cannot connect to {e.host}:{e.port} ({_reason(e)}); check the address "
-                    "and that the Manager is reachable",
-                    url=safe_url(url),
-                )
-                err.request_sent = False  # type: ignore[attr-defined]
-                raise err from None
-            except (TimeoutError, aiohttp.ServerTimeoutError) as e:
-                raise RequestTimeoutError(
-                    f"{method} {safe_url(url)} got no answer in time ({_reason(e)}); "
-                    "raise Timeouts(read=..., total=...) if the Manager is just slow",
-                    url=safe_url(url),
-                ) from None
-            except ssl_module.SSLError as e:
-                raise _tls_error(e, url) from None
-            except (aiohttp.ClientError, OSError) as e:
-                raise ConnectError(
-                    f"{method} {safe_url(url)}: the connection broke ({_reason(e)}); if it "
-                    "keeps happening, check that the port is the Manager's web port "
-                    "(28443 by default) and the scheme (http/https) is right",
-                    url=safe_url(url),
-                ) from None
+            except Exception as e:
+                if self.closed:  # the session was closed under this request
+                    raise self._closed_error(method, url) from None
+                mapped = _map_error(e, method, url, command_id)
+                if mapped is None:
+                    raise
+                raise mapped from None
             finally:
                 if progress:
                     stats.in_flight -= 1
@@ -532,7 +559,7 @@ class Transport:
             location = answer.headers.get("Location")
             if not location:
                 return answer
-            target = url.join(URL(location))
+            target = _redirect_target(method, url, location)
             if not login and _is_login_location(target):
                 return _EXPIRED
             origin = _origin(target)
@@ -704,7 +731,10 @@ class Transport:
                     attempts - 1,
                     delay,
                 )
-                await asyncio.sleep(delay)
+                await self._sleep(delay, method, url)
+        except asyncio.CancelledError:
+            self.stats.cancelled += 1  # the caller gave up: not an error of the request
+            raise
         except BaseException:
             self.stats.errors += 1
             raise
@@ -747,6 +777,102 @@ class Transport:
             retry_after=retry_after,
             command_id=command_id,
         )
+
+
+def _redirect_target(method: str, url: URL, location: str) -> URL:
+    """The absolute http(s) URL a ``Location`` header leads to, or :class:`RedirectError`.
+
+    A location that does not parse (a bad port, a broken IPv6 literal), another
+    scheme (``file:``, ``mailto:``, ``data:``) or no host is refused: the text
+    itself is not repeated (it may hold a ticket), only why it was refused.
+    """
+    try:
+        target = url.join(URL(location))
+        scheme = target.scheme
+        host = target.host
+        target.port  # noqa: B018 - yarl checks the port's range only when it is read
+    except (ValueError, TypeError) as e:
+        reason = _reason(e)
+    else:
+        if scheme in ("http", "https") and host:
+            return target
+        reason = f"a {scheme}: URL" if scheme not in ("http", "https") else "no host"
+    raise RedirectError(
+        f"{method} {safe_url(url)} redirected to a location that is not a usable http(s) URL "
+        f"({reason}); refused, the Manager's answer is broken or hostile",
+        url=safe_url(url),
+    )
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _map_error(
+    e: Exception, method: str, url: URL, command_id: int | None
+) -> CmdProgressError | None:
+    """The :mod:`cmdprogress.exceptions` error for an aiohttp or OS error (``None``: not one)."""
+    if isinstance(e, aiohttp.ClientSSLError):
+        return _tls_error(e, url)
+    if isinstance(e, aiohttp.ClientConnectorError):
+        err = ConnectError(
+            f"cannot connect to {e.host}:{e.port} ({_reason(e)}); check the address "
+            "and that the Manager is reachable",
+            url=safe_url(url),
+        )
+        err.request_sent = False  # type: ignore[attr-defined]
+        return err
+    if isinstance(e, TimeoutError | aiohttp.ServerTimeoutError):
+        return RequestTimeoutError(
+            f"{method} {safe_url(url)} got no answer in time ({_reason(e)}); "
+            "raise Timeouts(read=..., total=...) if the Manager is just slow",
+            url=safe_url(url),
+        )
+    if isinstance(e, ssl_module.SSLError):
+        return _tls_error(e, url)
+    if isinstance(e, aiohttp.ClientResponseError):
+        # Only the HTTP parser raises it here (no raise_for_status, no automatic
+        # redirects): an answer that is not HTTP cmdprogress can read.
+        return _protocol_error(e, method, url, command_id)
+    if isinstance(e, aiohttp.ClientPayloadError) and isinstance(e.__cause__, ContentEncodingError):
+        # A body in an encoding that cannot be decoded (br without Brotli, bad gzip);
+        # other payload errors are a body cut short: worth a retry.
+        return _protocol_error(e, method, url, command_id)
+    if isinstance(e, aiohttp.ClientError | OSError):
+        return ConnectError(
+            f"{method} {safe_url(url)}: the connection broke ({_reason(e)}); if it "
+            "keeps happening, check that the port is the Manager's web port "
+            "(28443 by default) and the scheme (http/https) is right",
+            url=safe_url(url),
+        )
+    return None
+
+
+_PARSER_DETAIL: Final = re.compile(r":\s*b['\"]|:\s*\n")
+
+
+def _protocol_error(
+    e: aiohttp.ClientError, method: str, url: URL, command_id: int | None
+) -> ProtocolError:
+    """A :class:`ProtocolError` saying what the parser refused, without the bytes it quoted.
+
+    aiohttp's message may quote the offending line (a header, possibly a cookie):
+    only the text before the quote is kept.
+    """
+    cause = e.__cause__
+    text = getattr(cause, "message", None) or getattr(e, "message", None) or str(e)
+    text = _PARSER_DETAIL.split(str(text), 1)[0]
+    what = " ".join(text.split())[:160] or type(e).__name__
+    where = safe_url(url)
+    return ProtocolError(
+        f"{method} {where}: the answer is not HTTP cmdprogress can read ({what}); not "
+        "retried: check that the port is the Manager's web port (28443 by default) and the "
+        "scheme (http/https) is right",
+        url=where,
+        command_id=command_id,
+        errors=[f"{what} @ http"],
+    )
 
 
 def _is_login_location(url: URL) -> bool:

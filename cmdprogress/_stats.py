@@ -23,7 +23,9 @@ class ClientStats:
     retries: int = 0
     """Requests repeated after a transient failure."""
     errors: int = 0
-    """Requests that ended with an error (before or after retries)."""
+    """Requests that ended with an error (before or after retries); cancellations not counted."""
+    cancelled: int = 0
+    """Requests cancelled by their caller (a watch that ended, a deadline) before they ended."""
     logins: int = 0
     """Successful logins, the first one included."""
     relogins: int = 0

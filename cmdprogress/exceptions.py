@@ -11,7 +11,7 @@ keep working in code that does not know this library::
     │   ├── ConnectError (ConnectionError)        refused, unreachable, reset, DNS failure
     │   ├── TLSError                              certificate not trusted, hostname mismatch
     │   ├── RequestTimeoutError (TimeoutError)    no answer within the read/connect timeout
-    │   └── RedirectError                         redirect loop, or a redirect we refuse
+    │   └── RedirectError                         redirect loop, a foreign or unusable Location
     ├── HTTPStatusError                           the Manager answered with an unexpected status
     │   └── UnknownCommandError (LookupError)     404 for a command id
     ├── AuthenticationError                       logging in did not work
@@ -20,7 +20,8 @@ keep working in code that does not know this library::
     │   ├── PasswordChangeRequiredError           the Manager wants a new password first
     │   └── SessionError                          a fresh login was still refused
     ├── MalformedResponseError (ValueError)       a body that is not a progress document
-    │   └── ResponseTooLargeError                 a body over the size cap, refused unread
+    │   ├── ResponseTooLargeError                 a body over the size cap, refused unread
+    │   └── ProtocolError                         an answer that is not readable HTTP
     ├── ActionRejectedError                       start/stop/save answered FAILED, no command id
     ├── CommandFailed                             the command ended FAILED (``.progress``)
     ├── CommandStalledError (TimeoutError)        no change for longer than the stall timeout
@@ -58,6 +59,7 @@ __all__ = [
     "LoginRejectedError",
     "MalformedResponseError",
     "PasswordChangeRequiredError",
+    "ProtocolError",
     "RedirectError",
     "RequestTimeoutError",
     "ResponseTooLargeError",
@@ -146,7 +148,13 @@ class RequestTimeoutError(TransportError, TimeoutError):
 
 
 class RedirectError(TransportError):
-    """Too many redirects, a redirect loop, or a redirect that was refused."""
+    """Too many redirects, a redirect loop, or a redirect that was refused.
+
+    Refused: a ``Location`` on another host (no cookie or credential may leave
+    the Manager), and one that is not a usable ``http(s)`` URL (``file:``,
+    ``mailto:``, ``data:``, a bad port or IPv6 literal). The location itself is
+    not repeated in the message (it may hold a ticket).
+    """
 
 
 class HTTPStatusError(CmdProgressError):
@@ -240,6 +248,19 @@ class MalformedResponseError(CmdProgressError, ValueError):
 
 class ResponseTooLargeError(MalformedResponseError):
     """The body is larger than ``max_body_size``; it was refused without being read."""
+
+
+class ProtocolError(MalformedResponseError):
+    """The answer is not HTTP cmdprogress can read; raised at once, never retried.
+
+    Too many or too long header lines, a bad status line or chunk, a body in an
+    encoding that cannot be decoded (``Content-Encoding: br`` without the
+    ``Brotli`` package, gzip that does not inflate).  Such an answer comes back
+    the same on every try, so it is not an outage; a watch treats it like any
+    malformed answer (it ends after 3 in a row).  ``errors`` holds the
+    parser's reason (``"Too many headers received @ http"``), never the bytes
+    it quoted.
+    """
 
 
 class ActionRejectedError(CmdProgressError):
