@@ -17,7 +17,7 @@ from yarl import URL
 from ._auth import BasicAuth, CASAuth, Login, parse_http_url
 from ._convert import decode_action, decode_progress
 from ._http import RetryPolicy, Timeouts, Transport, safe_url
-from ._models import CommandState
+from ._models import CommandProgress, CommandState
 from ._pacing import Pacer
 from ._policy import PollPolicy
 from ._stats import ClientStats
@@ -34,9 +34,7 @@ if TYPE_CHECKING:
 
     import aiohttp
 
-    from ._models import CommandProgress
-
-__all__ = ["Client", "validate_command_id"]
+__all__ = ["Client", "validate_command_id", "validate_since"]
 
 logger = logging.getLogger("cmdprogress.client")
 
@@ -73,6 +71,21 @@ def validate_command_id(value: object) -> int:
         if number <= _MAX_ID:
             return number
     raise InvalidCommandIdError(value)
+
+
+def validate_since(value: object) -> CommandProgress:
+    """Return ``value`` if it is a snapshot to resume from, with a valid command id.
+
+    A snapshot's ``command_id`` reaches the progress URL, so it is checked like
+    any id given directly (``CommandProgress`` itself does not check it).
+    """
+    if not isinstance(value, CommandProgress):
+        raise InvalidArgumentError(
+            "since",
+            f"expected a CommandProgress (a snapshot a watch yielded), got {type(value).__name__}",
+        )
+    validate_command_id(value.command_id)
+    return value
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
@@ -407,7 +420,14 @@ class Client:
             )
         body = {"configurations_summary": dict(configurations_summary)}
         try:
-            json.dumps(body)
+            # allow_nan=False: NaN and the infinities are not JSON (the Manager would refuse).
+            json.dumps(body, allow_nan=False)
+        except RecursionError:
+            raise InvalidArgumentError(
+                "configurations_summary",
+                "is nested too deeply to be sent as JSON; pass the Manager's configuration "
+                "object, not a self-referencing or generated structure",
+            ) from None
         except (TypeError, ValueError) as e:
             raise InvalidArgumentError(
                 "configurations_summary", f"is not JSON serialisable ({e})"
@@ -480,6 +500,8 @@ class Client:
                 print(f"{p.state.value} {p.total_progress:.0f}%")
         """
         cid = validate_command_id(command_id)
+        if since is not None:
+            validate_since(since)
         if since is not None and since.command_id != cid:
             raise InvalidArgumentError(
                 "since", f"is a snapshot of command {since.command_id}, not of {cid}"

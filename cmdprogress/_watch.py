@@ -356,8 +356,11 @@ class Watcher(AsyncIterator[CommandProgress]):
         keep_results: bool = True,
     ) -> None:
         self._engine = engine
+        from ._client import validate_since  # here: the client module imports this one
+
         self._inbox = _Inbox(engine.stats)
-        since_by_id = {p.command_id: p for p in since}
+        # A snapshot's id reaches a URL like any other: checked (ints, >= 0, < 2**63).
+        since_by_id = {p.command_id: p for p in map(validate_since, since)}
         self._initial: dict[int, CommandProgress | None] = {}
         for cid in command_ids:
             self._initial[cid] = since_by_id.get(cid)
@@ -394,7 +397,9 @@ class Watcher(AsyncIterator[CommandProgress]):
 
         Nothing is yielded (and nothing polled) when ``last`` is terminal.
         """
-        self._add(last.command_id, last)
+        from ._client import validate_since  # here: the client module imports this one
+
+        self._add(validate_since(last).command_id, last)
 
     def _add(self, cid: int, since: CommandProgress | None) -> None:
         from ._client import validate_command_id  # here: the client module imports this one

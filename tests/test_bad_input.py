@@ -17,6 +17,8 @@ from cmdprogress import (
     BasicAuth,
     CASAuth,
     Client,
+    CommandProgress,
+    CommandState,
     PollPolicy,
     RetryPolicy,
     Timeouts,
@@ -29,6 +31,7 @@ from cmdprogress.exceptions import (
     InvalidCommandIdError,
     LoginRejectedError,
     PasswordChangeRequiredError,
+    ProtocolError,
     TLSError,
     UnknownCommandError,
 )
@@ -96,6 +99,70 @@ async def test_bad_command_id(bad: object) -> None:
                 assert info.value.argument == "command_id"
                 assert info.value.value == bad
         assert sim.stats.paths == []
+        assert sim.stats.requests_total == 0
+
+
+# Ids that arrive inside a resume snapshot (`since=`, `Watcher.resume`): CommandProgress
+# does not check its fields, so the client does.
+SINCE_IDS: dict[str, object] = {
+    "path-injection": "1/../../web/v1/access/logout?x=",
+    "negative": -5,
+    "beyond-64-bits": 2**70,
+    "bool": True,
+}
+
+
+def _since_calls(client: Client, p: CommandProgress) -> dict[str, Callable[[], Awaitable[object]]]:
+    async def watch_many() -> None:
+        async for _ in client.watch_many([], since=[p]):
+            pass
+
+    async def watcher() -> None:
+        async with client.watcher(since=[p]) as w:
+            async for _ in w:
+                pass
+
+    async def resume() -> None:
+        async with client.watcher(close_when_done=False) as w:
+            w.resume(p)
+
+    async def watch() -> None:
+        async for _ in client.watch(1, since=p):
+            pass
+
+    return {"watch_many": watch_many, "watcher": watcher, "resume": resume, "watch": watch}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("bad", list(SINCE_IDS.values()), ids=list(SINCE_IDS))
+async def test_bad_command_id_in_a_resume_snapshot(bad: object) -> None:
+    """An id that comes in a `since=` / `resume()` snapshot is validated like any other:
+    InvalidCommandIdError, and nothing reaches the Manager."""
+    p = CommandProgress(command_id=bad, state=CommandState.IN_PROGRESS)  # type: ignore[arg-type]
+    async with ManagerSimulator() as sim:
+        sim.add_command(Timeline.build(steps=2, duration=10.0))
+        async with Client(sim.url, retry=FAST) as client:
+            for name, call in _since_calls(client, p).items():
+                with pytest.raises(InvalidCommandIdError) as info:
+                    await call()
+                assert ID_MESSAGE in str(info.value), name
+                assert info.value.value == bad
+            await anyio.wait_all_tasks_blocked()
+        assert sim.stats.requests_total == 0
+
+
+@pytest.mark.anyio
+async def test_since_that_is_not_a_snapshot() -> None:
+    """`since=` takes snapshots only: anything else is InvalidArgumentError, nothing sent."""
+    async with ManagerSimulator() as sim:
+        async with Client(sim.url, retry=FAST) as client:
+            with pytest.raises(InvalidArgumentError) as info:
+                client.watch(1, since={"command_id": 1})  # type: ignore[arg-type]
+            assert str(info.value) == (
+                "since: expected a CommandProgress (a snapshot a watch yielded), got dict"
+            )
+            with pytest.raises(InvalidArgumentError):
+                client.watch_many([], since=["1"])  # type: ignore[list-item]
         assert sim.stats.requests_total == 0
 
 
@@ -275,21 +342,32 @@ async def _speak_ssh(stream: anyio.abc.SocketStream) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    "handler", [_close_at_once, _speak_ssh], ids=["wrong-port-closes", "wrong-port-garbage"]
+    ("handler", "error", "what", "requests"),
+    [
+        (_close_at_once, ConnectError, "the connection broke (", 2),
+        (_speak_ssh, ProtocolError, "the answer is not HTTP cmdprogress can read (", 1),
+    ],
+    ids=["wrong-port-closes", "wrong-port-garbage"],
 )
-async def test_wrong_port(handler: Callable[[anyio.abc.SocketStream], Awaitable[None]]) -> None:
-    """A port that is not the Manager (closes at once, or speaks another protocol): ConnectError."""
+async def test_wrong_port(
+    handler: Callable[[anyio.abc.SocketStream], Awaitable[None]],
+    error: type[Exception],
+    what: str,
+    requests: int,
+) -> None:
+    """A port that is not the Manager: one that closes at once is a ConnectError (retried
+    once); one that speaks another protocol a ProtocolError at once. Both say what to check."""
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
     async with listener, anyio.create_task_group() as tg:
         tg.start_soon(listener.serve, handler)
         async with Client(f"http://127.0.0.1:{port}", retry=FAST) as client:
-            with pytest.raises(ConnectError) as info:
+            with pytest.raises(error) as info:
                 await client.get_progress(1)
-            assert client.stats.requests == 2  # retried once, then reported
+            assert client.stats.requests == requests
         tg.cancel_scope.cancel()
     assert str(info.value).startswith(
-        f"GET http://127.0.0.1:{port}/web/v1/common/command/1/progress: the connection broke ("
+        f"GET http://127.0.0.1:{port}/web/v1/common/command/1/progress: {what}"
     )
     assert str(info.value).endswith(
         "check that the port is the Manager's web port (28443 by default) and the scheme "
@@ -441,3 +519,49 @@ async def test_unknown_command_id() -> None:
     assert info.value.status == 404
     assert info.value.command_id == 4242
     assert isinstance(info.value, LookupError)
+
+
+# -- actions ----------------------------------------------------------------------------
+
+
+def _deep(depth: int) -> dict[str, object]:
+    root: dict[str, object] = {}
+    node = root
+    for _ in range(depth):
+        child: dict[str, object] = {}
+        node["x"] = child
+        node = child
+    return root
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("summary", "message"),
+    [
+        (
+            _deep(100_000),
+            "configurations_summary: is nested too deeply to be sent as JSON; pass the "
+            "Manager's configuration object, not a self-referencing or generated structure",
+        ),
+        (
+            {"x": float("nan")},
+            "configurations_summary: is not JSON serialisable "
+            "(Out of range float values are not JSON compliant",
+        ),
+        (
+            {"services": [{"heap": float("inf")}]},
+            "configurations_summary: is not JSON serialisable "
+            "(Out of range float values are not JSON compliant",
+        ),
+    ],
+    ids=["100k-deep", "nan", "infinity"],
+)
+async def test_save_configurations_that_are_not_json(summary: object, message: str) -> None:
+    """A configuration too deep to serialise, or holding NaN/infinity (not JSON), is an
+    InvalidArgumentError before anything is sent."""
+    async with ManagerSimulator() as sim:
+        async with Client(sim.url, retry=FAST) as client:
+            with pytest.raises(InvalidArgumentError) as info:
+                await client.save_configurations(summary)  # type: ignore[arg-type]
+        assert sim.stats.requests_total == 0
+    assert str(info.value).startswith(message)
