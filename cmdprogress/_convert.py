@@ -46,7 +46,14 @@ from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn
 from cattrs.v import format_exception as _cattrs_format_exception
 
-from ._models import CommandProgress, CommandState, FailedEntity, Step
+from ._models import (
+    MAX_FAILED_ENTITIES,
+    MAX_STEPS,
+    CommandProgress,
+    CommandState,
+    FailedEntity,
+    Step,
+)
 from .exceptions import MalformedResponseError
 
 if TYPE_CHECKING:
@@ -265,6 +272,36 @@ def _object_hook_factory(cls: type[Any], conv: cattrs.Converter) -> Callable[[An
     return structure_object if aliases else structure_plain_object
 
 
+class _Capped(tuple):  # type: ignore[type-arg]
+    """A wire list cut to its cap: the last items, and ``omitted``, how many were left out.
+
+    Only the decoder sees it: the snapshot gets a plain tuple and the count.
+    """
+
+    omitted: int
+
+
+def _capped(items: list[Any], omitted: int) -> tuple[Any, ...]:
+    out = _Capped(items)
+    out.omitted = omitted
+    return out
+
+
+def _omitted(items: tuple[Any, ...]) -> tuple[tuple[Any, ...], int]:
+    """``items`` as a plain tuple, and how many the cap left out."""
+    if items.__class__ is _Capped:
+        return tuple(items), items.omitted
+    return items, 0
+
+
+def _cap_of(item_type: Any) -> int | None:
+    if item_type is Step:
+        return MAX_STEPS
+    if item_type is _WireFailEntity:
+        return MAX_FAILED_ENTITIES
+    return None
+
+
 def _is_homogeneous_tuple(cls: Any) -> bool:
     args: tuple[Any, ...] = getattr(cls, "__args__", ())
     return getattr(cls, "__origin__", None) is tuple and len(args) == 2 and args[1] is Ellipsis
@@ -274,11 +311,17 @@ def _list_hook_factory(cls: Any, conv: cattrs.Converter) -> Callable[[Any, Any],
     """Structure a JSON array into a tuple; ``null`` is empty, anything else is rejected."""
     item_type = cls.__args__[0]
     item_hook = conv.get_structure_hook(item_type)
+    cap = _cap_of(item_type)
 
     if not conv.detailed_validation:
 
         def structure_list(obj: Any, _: object) -> tuple[Any, ...]:
             if obj.__class__ is list:
+                if cap is not None and len(obj) > cap:
+                    # Only the last `cap` items are structured (and checked).
+                    return _capped(
+                        [item_hook(item, item_type) for item in obj[-cap:]], len(obj) - cap
+                    )
                 return tuple([item_hook(item, item_type) for item in obj])
             if obj is None:
                 return ()
@@ -293,7 +336,8 @@ def _list_hook_factory(cls: Any, conv: cattrs.Converter) -> Callable[[Any, Any],
             _reject("a list", obj)
         errors: list[Exception] = []
         items = []
-        for index, item in enumerate(obj):
+        start = 0 if cap is None or len(obj) <= cap else len(obj) - cap
+        for index, item in enumerate(obj[start:], start):
             try:
                 items.append(item_hook(item, item_type))
             except Exception as exc:
@@ -304,7 +348,7 @@ def _list_hook_factory(cls: Any, conv: cattrs.Converter) -> Callable[[Any, Any],
                 errors.append(exc)
         if errors:
             raise IterableValidationError(f"While structuring {cls!r}", errors, cls)
-        return tuple(items)
+        return _capped(items, start) if start else tuple(items)
 
     return structure_list_detailed
 
@@ -468,6 +512,8 @@ def _decode_progress(
     res = wire.res_obj
     if res is None:
         res = _NO_RES_OBJ
+    steps, steps_omitted = _omitted(res.step_list)
+    failed, failed_omitted = _omitted(res.fail_entity_list)
     return CommandProgress(
         command_id=command_id,
         state=_STATES.get(raw_state, _UNKNOWN),
@@ -475,13 +521,13 @@ def _decode_progress(
         total_progress=0.0 if wire.total_progress is None else wire.total_progress,
         error_code=0 if wire.error_code is None else wire.error_code,
         error_description=wire.error_description,
-        steps=res.step_list,
-        failed_entities=tuple(
-            [FailedEntity(f.fail_entity, f.operation_type) for f in res.fail_entity_list]
-        ),
+        steps=steps,
+        failed_entities=tuple([FailedEntity(f.fail_entity, f.operation_type) for f in failed]),
         total_step_size=0 if res.total_step_size is None else res.total_step_size,
         cluster_id=res.cluster_id,
         wire_id=-1 if wire.id is None else wire.id,
+        steps_omitted=steps_omitted,
+        failed_entities_omitted=failed_omitted,
     )
 
 

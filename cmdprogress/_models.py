@@ -6,7 +6,20 @@ import enum
 
 import attrs
 
-__all__ = ["CommandProgress", "CommandState", "FailedEntity", "Step"]
+__all__ = [
+    "MAX_FAILED_ENTITIES",
+    "MAX_STEPS",
+    "CommandProgress",
+    "CommandState",
+    "FailedEntity",
+    "Step",
+]
+
+MAX_STEPS = 1000
+"""The most steps one snapshot holds: the last ones the Manager listed (see ``steps_omitted``)."""
+MAX_FAILED_ENTITIES = 10_000
+"""The most failed instances one snapshot holds: the last ones listed (see
+``failed_entities_omitted``)."""
 
 
 class CommandState(enum.Enum):
@@ -79,6 +92,16 @@ class CommandProgress:
     else, often -1, and is kept as ``wire_id``).  Two snapshots are equal when
     every field is equal, so ``a != b`` means "something changed".
 
+    Bounded: a snapshot keeps at most :data:`MAX_STEPS` steps and
+    :data:`MAX_FAILED_ENTITIES` failed instances, the last ones the Manager
+    listed; ``steps_omitted`` / ``failed_entities_omitted`` count what was left
+    out (0 normally), so a truncated snapshot says so.
+
+    ``missed`` is set on a snapshot a watcher hands out right after a gap: the
+    number of this command's snapshots that watcher dropped just before it,
+    because its consumer fell too far behind (see ``docs/guarantees.md``).  It
+    is 0 normally, and not part of equality.
+
     >>> p = CommandProgress(command_id=7, state=CommandState.COMPLETE, total_progress=100.0)
     >>> p.is_terminal, p.raw_state
     (True, 'COMPLETE')
@@ -97,6 +120,9 @@ class CommandProgress:
         default=attrs.Factory(lambda self: self.state.value, takes_self=True)
     )
     wire_id: int = -1
+    steps_omitted: int = 0
+    failed_entities_omitted: int = 0
+    missed: int = attrs.field(default=0, eq=False, repr=False)
 
     @property
     def is_terminal(self) -> bool:

@@ -18,7 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cmdprogress._convert import _decode_progress, _loads_orjson, _loads_stdlib
-from cmdprogress._models import CommandProgress, CommandState, FailedEntity, Step
+from cmdprogress._models import (
+    MAX_FAILED_ENTITIES,
+    MAX_STEPS,
+    CommandProgress,
+    CommandState,
+    FailedEntity,
+    Step,
+)
 from cmdprogress.exceptions import MalformedResponseError
 
 PARSERS = ["stdlib"]
@@ -139,13 +146,17 @@ def oracle_doc(doc: Any, command_id: int) -> CommandProgress | list[str]:
     failed: list[FailedEntity] = []
     cluster_id: int | None = None
     step_size: int | None = 0
+    steps_omitted = failed_omitted = 0
     if res is not MISSING and res is not None:
         if not isinstance(res, dict):
             errors.append("$.res_obj")
         else:
             cluster_id = _whole(_get(res, "cluster_id"), "$.res_obj.cluster_id", errors, None)
             step_size = _whole(_get(res, "total_step_size"), "$.res_obj.total_step_size", errors, 0)
-            for i, item in enumerate(_items(_get(res, "step_list"), "$.res_obj.step_list", errors)):
+            listed = _items(_get(res, "step_list"), "$.res_obj.step_list", errors)
+            # Only the last MAX_STEPS items are kept (and checked); the rest are counted.
+            steps_omitted = max(0, len(listed) - MAX_STEPS)
+            for i, item in enumerate(listed[steps_omitted:], steps_omitted):
                 p = f"$.res_obj.step_list[{i}]"
                 if not isinstance(item, dict):
                     errors.append(p)
@@ -157,7 +168,8 @@ def oracle_doc(doc: Any, command_id: int) -> CommandProgress | list[str]:
                     )
                 )
             fails = _items(_get(res, "fail_entity_list"), "$.res_obj.fail_entity_list", errors)
-            for i, item in enumerate(fails):
+            failed_omitted = max(0, len(fails) - MAX_FAILED_ENTITIES)
+            for i, item in enumerate(fails[failed_omitted:], failed_omitted):
                 p = f"$.res_obj.fail_entity_list[{i}]"
                 if not isinstance(item, dict):
                     errors.append(p)
@@ -186,6 +198,8 @@ def oracle_doc(doc: Any, command_id: int) -> CommandProgress | list[str]:
         total_step_size=step_size,
         cluster_id=cluster_id,
         wire_id=wire_id,
+        steps_omitted=steps_omitted,
+        failed_entities_omitted=failed_omitted,
     )
 
 
@@ -519,7 +533,8 @@ def test_mutated_bytes(parser: str, body: bytes) -> None:
     camel=st.booleans(),
 )
 def test_huge_lists(parser: str, count: int, bad_at: int | None, camel: bool) -> None:
-    """Thousands of steps decode (or name the one bad item's index) in bounded time."""
+    """Thousands of steps decode (or name the one bad item's index) in bounded time; only
+    the last MAX_STEPS are kept (and checked), the others counted in steps_omitted."""
     items: list[Any] = [{"name": f"step {i}", "description": None} for i in range(count)]
     if bad_at is not None and bad_at < count:
         items[bad_at] = {"name": ["not", "text"]}
@@ -529,4 +544,5 @@ def test_huge_lists(parser: str, count: int, bad_at: int | None, camel: bool) ->
     result = check(parser, _dumps(doc))
     if bad_at is None or bad_at >= count:
         assert result is not None
-        assert len(result.steps) == count
+        assert len(result.steps) == min(count, MAX_STEPS)
+        assert result.steps_omitted == max(0, count - MAX_STEPS)
