@@ -20,15 +20,17 @@ The model
   when the last few changes were seen; an early look for the end; jitter.
   Requests also pass the client's :class:`~cmdprogress._pacing.Pacer`: the
   rate ceiling and the whole-client slow-down after 429/503.
-- **Watchers.** Every watcher has a bounded mailbox per command. A snapshot is
+- **Watchers.** Every watcher has a mailbox, bounded in bytes. A snapshot is
   delivered when it differs from the last one that watcher got (value
   equality). A lagging consumer gets the latest snapshot of a state instead
   of each intermediate one (a new snapshot in the same state replaces the
-  pending one), but every state transition and the terminal snapshot are
-  kept, in order; commands are served round-robin. At most 16 snapshots per
-  command wait for one watcher; only a command flapping between states
-  faster than the consumer reads can overflow that, and then the oldest
-  pending one is dropped (counted in ``stats.overflowed``).
+  pending one), but the first snapshot, every state transition and the
+  terminal snapshot are kept, in order; commands are served round-robin.
+  Snapshots waiting for one watcher are held to :data:`MAX_PENDING_BYTES`
+  (4 MiB, estimated) beyond each command's first and newest: only a consumer
+  that falls that far behind a flapping command loses snapshots, the oldest
+  after the head first, and the next snapshot it gets counts them in
+  ``CommandProgress.missed`` (also in ``stats.overflowed``).
 - **Errors** are per command: 404 (``UnknownCommandError``), a response that
   stays malformed (3 polls in a row), a stall (``PollPolicy.stall_timeout``),
   or transient failures (connection refused, timeouts, 5xx) lasting longer
@@ -98,8 +100,12 @@ __all__ = ["Engine", "WatchEvent", "WatchStats", "Watcher"]
 
 log = logging.getLogger("cmdprogress.watch")
 
-MAX_PENDING = 16
-"""Snapshots of one command that may wait for one watcher (see the module docs)."""
+MAX_PENDING_BYTES = 4 << 20
+"""Estimated bytes of snapshots that may wait for one watcher beyond each command's first
+and newest (see :class:`_Inbox` and ``docs/guarantees.md``)."""
+_SNAPSHOT_BYTES: Final = 640
+_ENTRY_BYTES: Final = 160
+_ERROR_BYTES: Final = 4096
 MAX_MALFORMED = 3
 """Malformed answers in a row after which a command's watch ends."""
 _TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -162,7 +168,8 @@ class WatchStats:
     coalesced: int = 0
     """Pending same-state snapshots replaced by a newer one for a lagging watcher."""
     overflowed: int = 0
-    """Pending snapshots dropped because a watcher's mailbox for a command was full."""
+    """Pending snapshots dropped because a watcher's mailbox was over its byte budget
+    (each counted on the next snapshot that watcher got, ``CommandProgress.missed``)."""
     retried: int = 0
     """Polls that failed transiently and were repeated later (outages, malformed bodies)."""
     ended: int = 0
@@ -204,8 +211,64 @@ class _Command:
         self.failing_since: float | None = None
 
 
+def _footprint(item: _Item) -> int:
+    """A generous estimate of the bytes ``item`` keeps alive while it waits in a mailbox.
+
+    An object header per value, each text's length: about 1.5 x what ``tracemalloc``
+    measures for a decoded snapshot, so the budget errs on the safe side.
+    """
+    if item.__class__ is not CommandProgress:
+        return _ERROR_BYTES  # an error: its message, context and traceback
+    p: CommandProgress = item  # type: ignore[assignment,unused-ignore]  # checked above
+    size = _SNAPSHOT_BYTES + len(p.error_description) + len(p.raw_state)
+    steps = p.steps
+    if steps:
+        size += len(steps) * _ENTRY_BYTES + sum([len(s.name) + len(s.description) for s in steps])
+    failed = p.failed_entities
+    if failed:
+        size += len(failed) * _ENTRY_BYTES + sum(
+            [len(f.entity) + len(f.operation_type) for f in failed]
+        )
+    return size
+
+
+class _Entry:
+    """One item waiting in a mailbox, its footprint, and the entries dropped just before it."""
+
+    __slots__ = ("item", "missed", "size")
+
+    def __init__(self, item: _Item, size: int) -> None:
+        self.item = item
+        self.size = size
+        self.missed = 0
+
+
+class _Queue:
+    """The entries of one command waiting for one watcher, oldest first.
+
+    ``first``: the head is the command's first snapshot for this watcher (never coalesced).
+    """
+
+    __slots__ = ("bytes", "entries", "first")
+
+    def __init__(self, entry: _Entry, first: bool) -> None:
+        self.entries: collections.deque[_Entry] = collections.deque((entry,))
+        self.bytes = entry.size
+        self.first = first
+
+
 class _Inbox:
-    """The mailbox of one watcher: bounded per command, coalescing, round-robin.
+    """The mailbox of one watcher: per command, coalescing, bounded in bytes, round-robin.
+
+    The rule (``docs/guarantees.md``, "A consumer that lags behind"):
+
+    - every state transition is queued; a snapshot in the same state as the one
+      queued before it replaces it (coalescing), except the command's first one;
+    - the first snapshot, the newest item, terminal snapshots and errors are always kept;
+    - while the watcher's queued snapshots estimate over :data:`MAX_PENDING_BYTES`,
+      queuing one more drops that command's oldest queued ones after the head
+      (counted in ``stats.overflowed``); the next one handed out says how many
+      were dropped just before it in ``CommandProgress.missed``.
 
     Pure data structure; the engine fills it, the :class:`Watcher` drains it.
     """
@@ -213,6 +276,7 @@ class _Inbox:
     __slots__ = (
         "__weakref__",
         "active",
+        "bytes",
         "closed_error",
         "last",
         "pending",
@@ -224,7 +288,8 @@ class _Inbox:
     def __init__(self, stats: WatchStats | None = None) -> None:
         self.active: set[int] = set()  # ids registered with the engine
         self.last: dict[int, CommandProgress | None] = {}  # last delivered (or since)
-        self.pending: dict[int, collections.deque[_Item]] = {}
+        self.pending: dict[int, _Queue] = {}
+        self.bytes = 0  # the footprint of everything pending
         self.ready: collections.deque[int] = collections.deque()
         self.waiter: asyncio.Future[None] | None = None  # the consumer waiting, if any
         self.closed_error: ClientClosedError | None = None
@@ -237,7 +302,8 @@ class _Inbox:
 
     def deliver(self, cid: int, p: CommandProgress) -> None:
         """Queue ``p`` for command ``cid`` unless this watcher already has it."""
-        if self.last.get(cid) == p:
+        last = self.last.get(cid)
+        if last == p:
             return
         if p.is_terminal:
             self.last.pop(cid, None)
@@ -245,7 +311,7 @@ class _Inbox:
         else:
             self.last[cid] = p
         self.stats.delivered += 1
-        self._append(cid, p)
+        self._append(cid, p, first=last is None)
 
     def fail(self, cid: int, error: Exception) -> None:
         """Queue the error that ends command ``cid`` for this watcher."""
@@ -253,41 +319,75 @@ class _Inbox:
         self.active.discard(cid)
         self._append(cid, error)
 
-    def _append(self, cid: int, item: _Item) -> None:
+    def _append(self, cid: int, item: _Item, *, first: bool = False) -> None:
+        size = _footprint(item)
+        self.bytes += size
         q = self.pending.get(cid)
         if q is None:
-            self.pending[cid] = collections.deque((item,))
+            self.pending[cid] = _Queue(_Entry(item, size), first)
             self.ready.append(cid)
+            self._wake()
+            return
+        q.bytes += size
+        entries = q.entries
+        tail = entries[-1]
+        previous = tail.item
+        if (
+            isinstance(item, CommandProgress)
+            and isinstance(previous, CommandProgress)
+            and not previous.is_terminal
+            and previous.state is item.state
+            and previous.raw_state == item.raw_state
+            and not (q.first and len(entries) == 1)
+        ):
+            self.bytes -= tail.size
+            q.bytes -= tail.size
+            tail.item = item
+            tail.size = size
+            self.stats.coalesced += 1
         else:
-            tail = q[-1]
+            entries.append(_Entry(item, size))
             if (
-                isinstance(item, CommandProgress)
-                and isinstance(tail, CommandProgress)
-                and not tail.is_terminal
-                and tail.state is item.state
-                and tail.raw_state == item.raw_state
+                self.bytes > MAX_PENDING_BYTES
+                and isinstance(item, CommandProgress)
+                and not item.is_terminal
             ):
-                q[-1] = item
-                self.stats.coalesced += 1
-            else:
-                if len(q) >= MAX_PENDING:
-                    q.popleft()
-                    self.stats.overflowed += 1
-                q.append(item)
+                self._shed(q)
         self._wake()
+
+    def _shed(self, q: _Queue) -> None:
+        """Drop ``q``'s oldest entries after its head until the mailbox fits its budget.
+
+        Only non-terminal snapshots lie between the head and the newest entry, so
+        the entry after a dropped one is a snapshot: it carries the gap.
+        """
+        entries = q.entries
+        while self.bytes > MAX_PENDING_BYTES and len(entries) > 2:
+            dropped = entries[1]
+            del entries[1]
+            entries[1].missed += dropped.missed + 1
+            self.bytes -= dropped.size
+            q.bytes -= dropped.size
+            self.stats.overflowed += 1
 
     def pop(self) -> tuple[int, _Item] | None:
         """Take the next item, round-robin across commands; ``None`` if nothing waits."""
         while self.ready:
             cid = self.ready.popleft()
             q = self.pending.get(cid)
-            if not q:
+            if q is None:
                 continue
-            item = q.popleft()
-            if q:
+            entry = q.entries.popleft()
+            q.first = False
+            q.bytes -= entry.size
+            self.bytes -= entry.size
+            if q.entries:
                 self.ready.append(cid)
             else:
                 del self.pending[cid]
+            item = entry.item
+            if entry.missed and isinstance(item, CommandProgress):
+                item = attrs.evolve(item, missed=entry.missed)
             return cid, item
         return None
 
@@ -295,7 +395,15 @@ class _Inbox:
         """Forget command ``cid`` entirely (pending items included)."""
         self.active.discard(cid)
         self.last.pop(cid, None)
-        self.pending.pop(cid, None)
+        q = self.pending.pop(cid, None)
+        if q is not None:
+            self.bytes -= q.bytes
+
+    def clear(self) -> None:
+        """Forget every pending item."""
+        self.pending.clear()
+        self.ready.clear()
+        self.bytes = 0
 
     def close(self, error: ClientClosedError) -> None:
         """The engine is gone: wake the consumer with ``error`` once the pending items are read."""
@@ -459,8 +567,7 @@ class Watcher(AsyncIterator[CommandProgress]):
             for cid in list(self._inbox.active):
                 self._engine.unregister(self._inbox, cid)
             self._inbox.active.clear()
-        self._inbox.pending.clear()
-        self._inbox.ready.clear()
+        self._inbox.clear()
         self._inbox._wake()
 
     async def aclose(self) -> None:

@@ -11,7 +11,6 @@ import base64
 import logging
 import ssl
 import traceback
-from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
@@ -30,7 +29,7 @@ from cmdprogress.exceptions import (
     ResponseTooLargeError,
     TLSError,
 )
-from cmdprogress.testing import Fault, ManagerSimulator, Snapshot, Timeline
+from cmdprogress.testing import Fault, ManagerSimulator, Timeline
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
@@ -458,39 +457,3 @@ async def test_slow_loris_is_bounded(silent: bool, limits: Timeouts) -> None:
     assert 0.15 <= elapsed < 2.0
     assert isinstance(info.value, TimeoutError)
     assert "got no answer in time" in str(info.value)
-
-
-@pytest.mark.anyio
-async def test_buffered_snapshots_per_command_are_bounded() -> None:
-    """A consumer that does not read keeps at most 16 snapshots per command; the terminal one
-    is kept, the oldest are dropped and counted."""
-    flips = 40
-    snaps = [Snapshot(state="NEW")]
-    for i in range(flips):
-        snaps.append(Snapshot(state="WAITING" if i % 2 else "IN_PROGRESS", total_progress=i))
-    snaps.append(Snapshot(state="COMPLETE", total_progress=100.0))
-    async with ManagerSimulator() as sim:
-        cid = sim.add_command(Timeline(snapshots=tuple(snaps)))
-        poll = PollPolicy(interval=0.005, max_interval=0.005, jitter=0)
-        async with Client(sim.url, retry=FAST, poll=poll) as client:
-            watch = client.watch(cid)
-            first = await watch.__anext__()
-
-            def seen(changes: int, _sim: ManagerSimulator) -> bool:
-                return client.engine.stats.changes >= changes
-
-            assert first.raw_state == "NEW"
-            with anyio.fail_after(10):
-                for n in range(1, flips + 1):
-                    sim.advance(cid)
-                    # Wait until the engine has seen snapshot n (polls keep waking the wait).
-                    await sim.wait_until(partial(seen, n + 1))
-                sim.finish(cid)
-                rest = [p async for p in watch]  # ends once the terminal snapshot is read
-            overflowed = client.engine.stats.overflowed
-    # 16 were waiting when reading began; the terminal one came on top (or replaced the oldest).
-    assert len(rest) - 1 <= 16 <= len(rest)
-    assert rest[-1].raw_state == "COMPLETE"
-    assert overflowed + len(rest) == flips + 1
-    progress = [p.total_progress for p in rest[:-1]]
-    assert progress == sorted(progress)  # what is kept stays in order

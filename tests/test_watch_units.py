@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from cmdprogress import CommandProgress, CommandState
-from cmdprogress._watch import MAX_PENDING, WatchStats, _Inbox
+from cmdprogress._models import Step
+from cmdprogress._watch import MAX_PENDING_BYTES, WatchStats, _footprint, _Inbox
 from cmdprogress.exceptions import UnknownCommandError
 
 NEW = CommandState.NEW
@@ -88,16 +89,61 @@ def test_commands_are_served_round_robin_in_order_per_command() -> None:
     ]
 
 
-def test_memory_is_bounded_for_a_flapping_command() -> None:
-    """A command flapping between states never queues more than MAX_PENDING items."""
+def test_a_flapping_command_keeps_every_transition_within_the_budget() -> None:
+    """1,000 small snapshots flapping between two states all wait for a slow consumer
+    (they fit the byte budget): nothing dropped, every transition delivered in order."""
     stats = WatchStats()
     inbox = _Inbox(stats)
-    for i in range(1000):
-        inbox.deliver(1, snap(1, RUN if i % 2 else NEW, float(i)))
-    assert len(inbox.pending[1]) == MAX_PENDING
-    assert stats.overflowed == 1000 - MAX_PENDING
-    items = [item for _, item in drain(inbox)]
-    assert items[-1] == snap(1, RUN, 999.0)  # the latest is always kept
+    sequence = [snap(1, RUN if i % 2 else NEW, float(i)) for i in range(1000)]
+    for p in sequence:
+        inbox.deliver(1, p)
+    assert inbox.bytes <= MAX_PENDING_BYTES
+    assert [item for _, item in drain(inbox)] == sequence
+    assert stats.overflowed == 0
+    assert inbox.bytes == 0
+
+
+def big(cid: int, state: CommandState, progress: float) -> CommandProgress:
+    """A snapshot with 1,000 steps (about 200 KB by the mailbox's estimate)."""
+    steps = tuple(Step(f"step {i}", "x" * 40) for i in range(1000))
+    return CommandProgress(command_id=cid, state=state, total_progress=progress, steps=steps)
+
+
+def test_a_mailbox_over_its_byte_budget_drops_the_oldest_after_the_first_and_counts_it() -> None:
+    """Big snapshots flapping faster than the consumer reads: the mailbox stays within its
+    byte budget (plus the first and the newest), the first and the newest are kept, and
+    each gap is counted on the snapshot after it (`missed`), adding up to what was dropped."""
+    stats = WatchStats()
+    inbox = _Inbox(stats)
+    sequence = [big(1, RUN if i % 2 else NEW, float(i)) for i in range(200)]
+    peak = 0
+    for p in sequence:
+        inbox.deliver(1, p)
+        peak = max(peak, inbox.bytes)
+    assert peak <= MAX_PENDING_BYTES + 2 * _footprint(sequence[0])
+    got = [item for _, item in drain(inbox)]
+    assert isinstance(got[0], CommandProgress)
+    assert got[0] == sequence[0]
+    assert got[-1] == sequence[-1]
+    assert stats.overflowed > 0
+    assert sum(p.missed for p in got) == stats.overflowed  # type: ignore[attr-defined]
+    assert len(got) + stats.overflowed == len(sequence)
+    assert got[0].missed == 0
+    assert got[1].missed == stats.overflowed  # type: ignore[attr-defined]  # one gap, after the first
+    progress = [p.total_progress for p in got]  # type: ignore[attr-defined]
+    assert progress == sorted(progress)
+
+
+def test_the_first_snapshot_is_never_coalesced() -> None:
+    """The first snapshot of a command reaches the watcher even when newer ones in the same
+    state follow before it is read; later same-state snapshots coalesce."""
+    inbox = _Inbox()
+    for p in (10, 20, 30):
+        inbox.deliver(1, snap(1, RUN, p))
+    assert [item for _, item in drain(inbox)] == [snap(1, RUN, 10), snap(1, RUN, 30)]
+    for p in (40, 50):
+        inbox.deliver(1, snap(1, RUN, p))
+    assert [item for _, item in drain(inbox)] == [snap(1, RUN, 50)]
 
 
 def test_error_follows_the_snapshots_before_it() -> None:
