@@ -44,7 +44,9 @@ def _peak_mib() -> float:
 class Flapper:
     """Every answer: a new state (two alternate) and 349,000 empty steps, about 1 MiB."""
 
-    def __init__(self) -> None:
+    def __init__(self, changes: int) -> None:
+        self.changes = changes
+        self.done = asyncio.Event()  # set once both commands were polled `changes` times
         self.polls: dict[int, int] = {}
         self.tail = b"]}}"
         self.steps = b",".join([b"{}"] * STEPS)
@@ -52,6 +54,8 @@ class Flapper:
     async def handle(self, request: web.Request) -> web.Response:
         cid = int(request.match_info["cid"])
         n = self.polls[cid] = self.polls.get(cid, 0) + 1
+        if min(self.polls.get(1, 0), self.polls.get(2, 0)) >= self.changes:
+            self.done.set()
         state = b"WAITING" if n % 2 else b"IN_PROGRESS"
         head = b'{"state":"%s","total_progress":%d,"res_obj":{"step_list":[' % (state, n)
         return web.Response(body=head + self.steps + self.tail, content_type="application/json")
@@ -59,7 +63,7 @@ class Flapper:
 
 async def run(changes: int) -> dict[str, float]:
     """Watch two flapping commands without reading; return the memory figures."""
-    flapper = Flapper()
+    flapper = Flapper(changes)
     app = web.Application()
     app.router.add_get("/web/v1/common/command/{cid}/progress", flapper.handle)
     runner = web.AppRunner(app, access_log=None)
@@ -71,17 +75,16 @@ async def run(changes: int) -> dict[str, float]:
     before = _rss_mib()
     poll = PollPolicy(interval=0.001, max_interval=0.001, jitter=0)
     try:
-        async with Client(
-            f"http://127.0.0.1:{port}", poll=poll, retry=RetryPolicy(attempts=1)
-        ) as client:
-            async with client.watch_many([1, 2]) as watch:
-                while min(flapper.polls.get(1, 0), flapper.polls.get(2, 0)) < changes:
-                    await asyncio.sleep(0.05)  # a benchmark's sampling pace
-                gc.collect()
-                end = _rss_mib()
-                inbox = getattr(watch, "_inbox", None)
-                held = float(getattr(inbox, "bytes", -1)) / 2**20
-                overflowed = client.engine.stats.overflowed
+        async with (
+            Client(f"http://127.0.0.1:{port}", poll=poll, retry=RetryPolicy(attempts=1)) as client,
+            client.watch_many([1, 2]) as watch,
+        ):
+            await flapper.done.wait()
+            gc.collect()
+            end = _rss_mib()
+            inbox = getattr(watch, "_inbox", None)  # absent before the byte budget
+            held = float(getattr(inbox, "bytes", -1)) / 2**20
+            overflowed = client.engine.stats.overflowed
     finally:
         await runner.cleanup()
     return {
