@@ -58,7 +58,8 @@ def _read_all(fd: int) -> bytes:
 
 
 async def test_reader_closing_the_pipe_ends_the_watch_quietly() -> None:
-    """`watch --json | head -1`: the watch stops once the reader is gone; exit 2, stderr empty."""
+    """`watch --json | head -1`: the watch stops once the reader is gone; exit 141
+    (its own status: 128 + SIGPIPE, not the 2 of a usage or login error), stderr empty."""
     async with ManagerSimulator() as sim:
         ids = [sim.add_command(_timeline()) for _ in range(3)]
         read_end, write_end = os.pipe()
@@ -78,7 +79,7 @@ async def test_reader_closing_the_pipe_ends_the_watch_quietly() -> None:
             err = b"".join([chunk async for chunk in proc.stderr])
             await proc.aclose()
     assert json.loads(first)["state"] == "NEW"
-    assert code == 2
+    assert code == 141
     assert err == b""
 
 

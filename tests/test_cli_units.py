@@ -14,7 +14,7 @@ from cmdprogress import CommandProgress, CommandState, FailedEntity, Step
 from cmdprogress import exceptions as exc
 from cmdprogress._cli._args import UsageError, parse_command_ids, resolve_password
 from cmdprogress._cli._display import PlainDisplay, format_duration, live_view
-from cmdprogress._cli._errors import Redactor, describe
+from cmdprogress._cli._errors import describe
 from cmdprogress._cli._track import ExitCode, Tracker
 
 
@@ -113,12 +113,6 @@ def test_messages_are_one_line_and_say_what_to_do(error: BaseException, needle: 
     text = describe(error, url="https://h:28443")
     assert needle in text
     assert "\n" not in text
-
-
-def test_redactor_hides_the_secret() -> None:
-    """The redactor replaces the password in text; without a secret it changes nothing."""
-    assert Redactor("pw123")("user admin pw123!") == "user admin ***!"
-    assert Redactor(None)("pw123") == "pw123"
 
 
 def test_format_duration() -> None:

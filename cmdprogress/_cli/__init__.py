@@ -21,7 +21,7 @@ from ._args import (
     watch_settings,
 )
 from ._display import make_display
-from ._errors import Redactor, describe
+from ._errors import describe
 from ._run import Fatal, follow, title_for
 from ._track import ExitCode, Tracker
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 _INTERRUPTED = "interrupted: stopped watching (nothing was sent to the Manager)"
+_INTERRUPTED_AT_PROMPT = "interrupted at the password prompt: nothing was sent"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.INTERRUPTED
     except BrokenPipeError:  # e.g. `cmdprogress watch --json ... | head -1`
         _silence_stdout()
-        return ExitCode.ERROR
+        return ExitCode.BROKEN_PIPE
 
 
 def _stderr(text: str) -> None:
@@ -78,31 +79,32 @@ def _silence_stdout() -> None:
         pass
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is at the time (rich redirects it while live)."""
+class _NoteHandler(logging.Handler):
+    """Hands each log record to the display, which prints it above a live view."""
 
-    @property
-    def stream(self) -> Any:
-        return sys.stderr
+    def __init__(self, display: Display) -> None:
+        super().__init__()
+        self._display = display
 
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        return None
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._display.note(self.format(record))
+        except Exception:  # pragma: no cover - logging must never break the watch
+            self.handleError(record)
 
 
-def _setup_logging(debug: bool, redactor: Redactor) -> None:
+def _setup_logging(debug: bool, display: Display) -> None:
+    """``--debug``: every library record, through the display; else none.
+
+    Without ``--debug`` the command line is the one voice: every error that
+    matters reaches the user as its own one-line message, so the library's
+    records (a rejected login, a retry) would only say it twice.
+    """
     logger = logging.getLogger("cmdprogress")
-    handler = _StderrHandler()
-    handler.addFilter(redactor)
-    if debug:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-        logger.setLevel(logging.DEBUG)
-    else:
-        # Retries and re-logins are logged as warnings: the live view already shows
-        # their effect, and a flaky Manager would flood the terminal. --debug shows all.
-        handler.setFormatter(logging.Formatter("cmdprogress: %(levelname)s: %(message)s"))
-        logger.setLevel(logging.ERROR)
-    logger.handlers[:] = [handler]
+    handler = _NoteHandler(display)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger.setLevel(logging.DEBUG if debug else logging.CRITICAL + 1)
+    logger.handlers[:] = [handler] if debug else []
     logger.propagate = False
 
 
@@ -113,13 +115,18 @@ def _watch(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         ssl_arg = settings.ssl_context()
         password = None
         if settings.user is not None:
-            password = resolve_password(settings.user, settings.url)
+            try:
+                password = resolve_password(settings.user, settings.url)
+            except KeyboardInterrupt:
+                if sys.stderr.isatty():
+                    _stderr("")  # end the prompt's line
+                _stderr(_INTERRUPTED_AT_PROMPT)
+                return ExitCode.INTERRUPTED
     except UsageError as e:
         _stderr(f"{sub}: error: {e}")
         return ExitCode.ERROR
-    redactor = Redactor(password)
-    _setup_logging(settings.debug, redactor)
-    display = make_display(json_lines=settings.json, redact=redactor)
+    display = make_display(json_lines=settings.json)
+    _setup_logging(settings.debug, display)
     if settings.insecure:
         display.note(
             "warning: --insecure: the Manager's certificate is not verified; anyone on the "
@@ -129,7 +136,7 @@ def _watch(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         lambda: _watch_async(settings, ssl_arg, password, display),
         display,
         debug=settings.debug,
-        redactor=redactor,
+        user=settings.user,
     )
 
 
@@ -138,14 +145,14 @@ def _run(
     display: Display,
     *,
     debug: bool,
-    redactor: Redactor,
+    user: str | None = None,
 ) -> int:
     try:
         code: int = asyncio.run(_unwrapped(coro_fn))
     except Fatal as f:
         display.stop()
         if debug:
-            _stderr(redactor("".join(traceback.format_exception(f.error))))
+            _stderr("".join(traceback.format_exception(f.error)))
         display.note(f"error: {f.message}")
         return ExitCode.ERROR
     except (KeyboardInterrupt, BrokenPipeError):
@@ -156,8 +163,8 @@ def _run(
     except Exception as e:
         display.stop()
         if debug:
-            _stderr(redactor("".join(traceback.format_exception(e))))
-        display.note(f"error: {describe(e)}")
+            _stderr("".join(traceback.format_exception(e)))
+        display.note(f"error: {describe(e, user=user)}")
         return ExitCode.ERROR
     return code
 
@@ -203,10 +210,16 @@ async def _watch_async(
         poll=PollPolicy(interval=settings.interval, max_interval=settings.max_interval),
     )
     tracker = Tracker(settings.ids)
-    display.start(tracker, title_for(len(tracker), settings.url))
     try:
         async with client:
-            await follow(client, tracker, display, user=settings.user, ca_file=settings.ca_file)
+            await follow(
+                client,
+                tracker,
+                display,
+                title=title_for(len(tracker), settings.url),
+                user=settings.user,
+                ca_file=settings.ca_file,
+            )
     finally:
         display.stop()
     display.summary(tracker, _client_counters(client))
@@ -225,12 +238,10 @@ def _demo(ns: argparse.Namespace) -> int:
 
     settings = demo_settings(ns)
     password = "Demo-" + secrets.token_urlsafe(12)
-    redactor = Redactor(password)
-    _setup_logging(settings.debug, redactor)
-    display = make_display(json_lines=settings.json, redact=redactor)
+    display = make_display(json_lines=settings.json)
+    _setup_logging(settings.debug, display)
     return _run(
         lambda: run_demo(settings, display, password=password, counters=_client_counters),
         display,
         debug=settings.debug,
-        redactor=redactor,
     )

@@ -119,6 +119,50 @@ def _positive_int(text: str) -> int:
     return value
 
 
+_EXIT_STATUS = """\
+exit status:
+  0    every command completed (demo: the demo ran as planned)
+  1    at least one command ended FAILED
+  2    usage, connection, login, certificate or unknown-id error
+  130  interrupted (Ctrl-C); nothing was sent to the Manager
+  141  the reader of standard output went away (e.g. '| head -1')"""
+
+_WATCH_EXAMPLES = f"""\
+examples:
+  # a security cluster with a private CA (prompts for the password)
+  cmdprogress watch --url https://10.0.0.5:28443 --user admin --ca-file ca.pem 1234 1235
+
+  # in CI: the password from the environment, JSON lines to a file
+  {PASSWORD_ENV}=... cmdprogress watch --url https://10.0.0.5:28443 --user ci \\
+      --ca-file ca.pem --json 1234 > progress.jsonl
+
+  # ids from another tool, one per line
+  some-tool --print-ids | cmdprogress watch --url https://10.0.0.5:28443 --user admin -
+
+  # the simulator (python -m cmdprogress.testing serve prints its URL, user and ids)
+  {PASSWORD_ENV}='Sim-Passw0rd!' cmdprogress watch --url http://127.0.0.1:PORT \\
+      --user admin 1 2 3"""
+
+_DEMO_EXAMPLES = """\
+examples:
+  cmdprogress demo                              # 60 commands, about 30 seconds
+  cmdprogress demo --commands 6 --speed 3       # a bar per command, a few seconds
+  cmdprogress demo --json | jq -c 'select(.state == "FAILED")'
+
+exit status: 0 when the demo ran as planned (its failures are scripted), 2 if a
+command ended with an error or the watch could not run, 130 interrupted, 141 the
+reader of standard output went away."""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps the description, keeps the examples' lines as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return super()._fill_text(text, width, indent)
+        return argparse.HelpFormatter._fill_text(self, text, width, indent)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``cmdprogress`` parser with its two sub-commands, ``watch`` and ``demo``."""
     from .. import __version__
@@ -126,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cmdprogress",
         description="Watch MRS / FusionInsight Manager commands from a terminal.",
-        epilog="Exit status: 0 all completed, 1 any failed, 2 usage, connection, login, "
-        "certificate or unknown-id error, 130 interrupted (Ctrl-C).",
+        epilog=_EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{watch,demo}", required=True)
@@ -140,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
         "standard input is not a terminal, from standard input (one per line). "
         f"The password is read from ${PASSWORD_ENV} or prompted for; never pass it "
         "as an argument.",
+        epilog=_WATCH_EXAMPLES + "\n\n" + _EXIT_STATUS,
+        formatter_class=_HelpFormatter,
     )
     watch.add_argument(
         "--url",
@@ -203,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start the built-in Manager simulator with a realistic workload "
         "(CAS login, a session expiry half-way, a few failures) and watch it with the "
         "same display as 'watch'. Takes well under a minute.",
+        epilog=_DEMO_EXAMPLES,
+        formatter_class=_HelpFormatter,
     )
     demo.add_argument(
         "--commands",
@@ -343,14 +391,38 @@ def resolve_password(
     return password
 
 
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)?[^/?#@]*@")
+
+
+def _check_url(option: str, value: str, example: str) -> str:
+    """``value`` stripped, or :class:`UsageError` naming ``option``.
+
+    A user name or password in the URL is refused without showing it.
+    """
+    url = value.strip()
+    if _USERINFO.match(url):
+        raise UsageError(
+            f"{option} must not contain a user name or password: pass --user NAME; the "
+            f"password is read from ${PASSWORD_ENV} or prompted for"
+        )
+    if not re.match(r"^https?://[^/\s?#]+", url):
+        raise UsageError(
+            f"{option} {url!r} is not a web address: pass it with scheme and host, "
+            f"e.g. {example}"
+        )
+    if "?" in url or "#" in url:
+        raise UsageError(
+            f"{option} must not have a query string or fragment ('?...', '#...'): pass the "
+            f"address only, e.g. {example}"
+        )
+    return url
+
+
 def watch_settings(ns: argparse.Namespace, stdin: TextIO | None) -> WatchSettings:
     """Check the ``watch`` options together and build the settings (no password yet)."""
-    url = str(ns.url).strip()
-    if not re.match(r"^https?://[^/\s]+", url):
-        raise UsageError(
-            f"--url {url!r} is not a web address: pass the Manager's URL with scheme and "
-            "host, e.g. https://10.0.0.5:28443"
-        )
+    url = _check_url("--url", str(ns.url), "https://10.0.0.5:28443")
+    if ns.cas_url is not None:
+        _check_url("--cas-url", str(ns.cas_url), "https://10.0.0.5:20009/cas")
     auth: AuthMode = ns.auth or ("cas" if ns.user else "none")
     if auth != "none" and not ns.user:
         raise UsageError(f"--auth {auth} needs --user NAME (the Manager account to log in with)")

@@ -115,11 +115,17 @@ async def run_demo(
             f"demo: a simulated Manager at {sim.url} (CAS login at {sim.cas_url}), "
             f"{len(ids)} commands, speed {speed:g}, seed {settings.seed}"
         )
-        display.start(tracker, title_for(len(ids), sim.url))
         fatal: Fatal | None = None
         try:
             async with client:
-                await follow(client, tracker, display, user=USER, on_change=on_change)
+                await follow(
+                    client,
+                    tracker,
+                    display,
+                    title=title_for(len(ids), sim.url),
+                    user=USER,
+                    on_change=on_change,
+                )
         except Fatal as e:
             fatal = e  # raised below, outside the simulator's task group
         finally:

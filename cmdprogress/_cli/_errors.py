@@ -1,19 +1,45 @@
 """One-line messages for the usual mistakes, and which errors end the whole watch.
 
-The messages say what happened and what to do.  They are built from the
-exception's attributes, never from a password (the library never puts one in
-an exception; :class:`Redactor` is a second line of defence for everything the
-command line prints on standard error).
+The messages say what happened and what to do, in the words of the command
+line: they name its options (``--url``, ``--user``, ``--cas-url``, ...), not
+the library's Python arguments.  They are built from the exception's type and
+attributes and never from a secret: the library never puts a password in an
+exception, and nothing here looks for one, so no message can depend on a
+password's value (a password ``a`` leaves every ``a`` of a message alone).
 """
 
 from __future__ import annotations
 
-import logging
+import re
 from urllib.parse import urlsplit
 
 from .. import exceptions as exc
 
-__all__ = ["Redactor", "describe", "is_fatal"]
+__all__ = ["OPTIONS", "cli_words", "describe", "is_fatal"]
+
+OPTIONS = {
+    "base_url": "--url",
+    "url": "--url",
+    "cas_url": "--cas-url",
+    "username": "--user",
+    "user": "--user",
+    "password": "the password (CMDPROGRESS_PASSWORD or the prompt)",
+    "ssl": "--ca-file",
+    "max_concurrency": "--max-concurrency",
+    "interval": "--interval",
+    "max_interval": "--max-interval",
+}
+"""The library's argument names and the command-line options that set them."""
+
+_WORDS = (
+    (re.compile(r"\bauth=CASAuth\([^)]*\)"), "--auth cas --user NAME"),
+    (re.compile(r"\bauth=BasicAuth\([^)]*\)"), "--auth basic --user NAME"),
+    (re.compile(r"\bCASAuth\b(\(\.\.\.\))?"), "--auth cas"),
+    (re.compile(r"\bBasicAuth\b(\(\.\.\.\))?"), "--auth basic"),
+    (re.compile(r"\bssl=False\b"), "--insecure"),
+    *((re.compile(rf"\b{name}\b"), option) for name, option in OPTIONS.items() if "_" in name),
+)
+_TLS_REASON = re.compile(r"^TLS with \S+ failed \((?P<reason>.*?)\)\. ")
 
 
 def _host(url: str) -> str:
@@ -30,6 +56,27 @@ def is_fatal(error: BaseException) -> bool:
     return isinstance(error, exc.AuthenticationError | exc.TransportError)
 
 
+def cli_words(text: str) -> str:
+    """The library's Python names in ``text`` replaced by the command-line options.
+
+    >>> cli_words("check cas_url (default: port 20009); this Manager may need CASAuth instead")
+    'check --cas-url (default: port 20009); this Manager may need --auth cas instead'
+    """
+    for pattern, option in _WORDS:
+        text = pattern.sub(option, text)
+    return text
+
+
+def _argument_message(error: exc.InvalidArgumentError) -> str:
+    """``--url: must not have ...`` for the library's ``base_url: must not have ...``."""
+    text = str(error)
+    prefix = f"{error.argument}: "
+    if text.startswith(prefix):
+        text = text[len(prefix) :]
+    option = OPTIONS.get(error.argument, error.argument)
+    return f"{option}: {cli_words(text)}"
+
+
 def describe(
     error: BaseException,
     *,
@@ -37,8 +84,13 @@ def describe(
     user: str | None = None,
     ca_file: str | None = None,
 ) -> str:
-    """A one-line message for an error: what happened and what to do."""
+    """A one-line message for an error: what happened and what to do.
+
+    >>> describe(exc.InvalidArgumentError("base_url", "must not have a query string"))
+    '--url: must not have a query string'
+    """
     where = _host(getattr(error, "url", "") or url)
+    login_user = user
     user = user or getattr(error, "username", None)
     who = f"user {user!r}" if user else "the user"
     match error:
@@ -59,14 +111,29 @@ def describe(
                 "change the password, then try again"
             )
         case exc.SessionError():
-            return f"the Manager refused the session right after logging in: {error}"
+            return (
+                "the Manager refused the session right after logging in: "
+                f"{cli_words(str(error))}"
+            )
+        case exc.AuthenticationError() if (
+            login_user is None
+            and type(error) is exc.AuthenticationError
+            and getattr(error, "username", None) is None
+        ):
+            return (
+                f"the Manager at {where} asks for a login: pass --user NAME (with --auth cas, "
+                "the default, or --auth basic); the password is read from "
+                "CMDPROGRESS_PASSWORD or prompted for"
+            )
         case exc.AuthenticationError():
-            return f"login failed at {where}: {error}"
+            return f"login failed at {where}: {cli_words(str(error))}"
         case exc.TLSError():
             if ca_file:
+                match = _TLS_REASON.match(str(error))
+                reason = f" ({match['reason']})" if match else ""
                 return (
                     f"the certificate of {where} is not trusted by --ca-file {ca_file} "
-                    f"(or does not match the host name): {error}. Pass the CA that signed "
+                    f"(or does not match the host name){reason}: pass the CA that signed "
                     "the Manager's certificate, or --insecure to skip verification "
                     "(not recommended)"
                 )
@@ -82,10 +149,10 @@ def describe(
         case exc.ConnectError():
             return (
                 f"cannot reach the Manager at {where}: check --url (scheme, host and "
-                f"port; the Manager listens on 28443) and the network ({error})"
+                f"port; the Manager listens on 28443) and the network ({cli_words(str(error))})"
             )
         case exc.TransportError():
-            return f"could not talk to the Manager at {where}: {error}"
+            return f"could not talk to the Manager at {where}: {cli_words(str(error))}"
         case exc.UnknownCommandError():
             cid = error.command_id
             return (
@@ -103,35 +170,12 @@ def describe(
                 f"the Manager's answer{about} is not a progress document{first}; "
                 "run with --debug to see more"
             )
+        case exc.InvalidArgumentError():
+            return _argument_message(error)
         case exc.CmdProgressError():
-            return str(error)
+            return cli_words(str(error))
         case _:
             return (
                 f"internal error: {type(error).__name__}: {error} "
                 "(run with --debug for the traceback, and please report it)"
             )
-
-
-class Redactor(logging.Filter):
-    """Replaces a secret with ``***`` in text and in log records.
-
-    >>> Redactor("s3cret")("login s3cret")
-    'login ***'
-    """
-
-    def __init__(self, secret: str | None) -> None:
-        super().__init__()
-        self._secret = secret or None
-
-    def __call__(self, text: str) -> str:
-        if self._secret is None:
-            return text
-        return text.replace(self._secret, "***")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self._secret is not None:
-            message = record.getMessage()
-            if self._secret in message:
-                record.msg = self(message)
-                record.args = None
-        return True

@@ -7,7 +7,9 @@ command (login, TLS, connection) stop the whole watch with :class:`Fatal`.
 
 Before the watch, one progress request for the first id checks the address,
 the certificate and the login within seconds (the engine itself would keep
-retrying a Manager it cannot reach for ``PollPolicy.outage_grace``).
+retrying a Manager it cannot reach for ``PollPolicy.outage_grace``).  The
+display starts only after it, so a wrong password or address gives one line
+and never an empty live view.
 """
 
 from __future__ import annotations
@@ -53,13 +55,16 @@ async def follow(
     tracker: Tracker,
     display: Display,
     *,
+    title: str,
     user: str | None = None,
     ca_file: str | None = None,
     on_change: Callable[[Tracker], None] | None = None,
 ) -> None:
     """Watch every command of ``tracker`` until each one ended; feed ``display``.
 
-    Raises :class:`Fatal` for errors that concern every command.
+    ``display.start(tracker, title)`` is called once the first request has
+    answered.  Raises :class:`Fatal` for errors that concern every command
+    (then before the display starts, when the first request shows them).
     """
 
     def text(error: BaseException) -> str:
@@ -91,11 +96,13 @@ async def follow(
     except (exc.AuthenticationError, exc.TransportError) as e:
         raise fatal(e) from e
     except exc.UnknownCommandError as e:
+        display.start(tracker, title)
         command_error(ids[0], e)
         ids = ids[1:]
     except exc.CmdProgressError:
-        pass  # a bad answer or a 5xx: the engine retries it like any poll
+        display.start(tracker, title)  # a bad answer or a 5xx: the engine retries it
     else:
+        display.start(tracker, title)
         snapshot(first)
         since.append(first)
     if not ids:

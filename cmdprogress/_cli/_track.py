@@ -33,6 +33,9 @@ class ExitCode(enum.IntEnum):
     """Usage, connection, login, certificate or unknown-id error."""
     INTERRUPTED = 130
     """Stopped with Ctrl-C; nothing was sent to the Manager."""
+    BROKEN_PIPE = 141
+    """The reader of standard output went away (``... | head -1``); 128 + SIGPIPE, as a
+    program ended by that signal reports."""
 
 
 class Outcome(enum.Enum):
@@ -77,6 +80,8 @@ class Record:
     error: BaseException | None = None
     error_text: str = ""
     changes: int = 0
+    ended_before_watch: bool = False
+    """The first answer was already terminal: how long the command took is unknown."""
 
     @property
     def outcome(self) -> Outcome:
@@ -147,10 +152,12 @@ class Tracker:
         rec = self._record(progress.command_id)
         if rec.ended is not None or rec.last == progress:
             return False
+        first = rec.last is None
         rec.last = progress
         rec.changes += 1
         if progress.is_terminal:
             rec.ended = self.clock()
+            rec.ended_before_watch = first
             if progress.state is CommandState.FAILED:
                 self.failures.append(rec)
         return True
