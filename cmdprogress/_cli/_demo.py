@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["demo_timelines", "run_demo"]
 
 USER = "admin"
-_SERVICES = ("HDFS", "YARN", "HBase", "Hive", "ZooKeeper", "Kafka", "Spark2x", "Flink")
+_SERVICES = ("HDFS", "Yarn", "HBase", "Hive", "ZooKeeper", "Kafka", "Spark2x", "Flink")
 _FAILURES = (
     (-324, "Failed to start the instance."),
     (-300, "Service does not respond."),

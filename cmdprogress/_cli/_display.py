@@ -19,6 +19,7 @@ needs it.
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime
 import json
 import os
@@ -561,10 +562,8 @@ class _EchoCtl:
 
         fd, saved = self._saved
         self._saved = None
-        try:
+        with contextlib.suppress(termios.error, OSError):
             termios.tcsetattr(fd, termios.TCSANOW, saved)
-        except (termios.error, OSError):
-            pass
 
 
 class RichDisplay:

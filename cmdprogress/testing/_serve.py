@@ -1,12 +1,21 @@
-"""``python -m cmdprogress.testing serve``: the simulator in its own process."""
+"""``python -m cmdprogress.testing serve``: the simulator in its own process.
+
+With no options it serves a small, lively workload (:data:`NEWCOMER`) that a
+new user can poll and watch at once, and prints what a client needs: the URL,
+the ids and, when login is on, the user name and the password.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import random
+import shlex
 import signal
 import sys
 from typing import TYPE_CHECKING
+
+import attrs
 
 from ._faults import Fault
 from ._server import ManagerSimulator
@@ -16,7 +25,15 @@ from ._workload import Workload
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["main", "parse_args", "serve"]
+__all__ = ["NEWCOMER", "main", "parse_args", "serve"]
+
+NEWCOMER = Workload(
+    count=8, seed=0, min_duration=20.0, median_duration=45.0, max_duration=150.0, max_steps=5
+)
+"""What ``serve`` runs with neither ``--workload`` nor ``--commands``: 8 commands
+lasting from 20 s to about 3 minutes; with seed 0 two fail and one waits first."""
+
+_DEFAULT_FAILURE_RATE = 0.1
 
 _FAULTS = {
     "500": lambda: Fault.status(500),
@@ -50,9 +67,23 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--tls", action="store_true", help="HTTPS with a generated private CA")
     s.add_argument("--clock", choices=("real", "manual"), default="real")
     s.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
-    s.add_argument("--workload", type=int, default=0, metavar="N", help="N seeded commands")
+    s.add_argument(
+        "--workload",
+        type=int,
+        default=None,
+        metavar="N",
+        help="N seeded commands (default: 8 short ones when --commands is not given either; "
+        "0: none)",
+    )
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--failure-rate", type=float, default=0.1)
+    s.add_argument(
+        "--failure-rate",
+        type=float,
+        default=None,
+        metavar="R",
+        help="share of commands that fail, for --workload and --commands "
+        f"(default: {_DEFAULT_FAILURE_RATE} for --workload, 0 for --commands)",
+    )
     s.add_argument("--commands", type=int, default=0, metavar="N", help="N built commands")
     s.add_argument("--steps", type=int, default=4, help="steps of each --commands command")
     s.add_argument("--duration", type=float, default=600.0, help="of each --commands command")
@@ -74,19 +105,53 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def _timelines(args: argparse.Namespace) -> list[Timeline]:
     camel_rate = {"snake": 0.0, "camel": 1.0, "mixed": 0.5}[args.style]
-    out = Workload(
-        count=args.workload,
-        seed=args.seed,
-        failure_rate=args.failure_rate,
-        camel_rate=camel_rate,
-    ).timelines()
+    rate = args.failure_rate
+    if rate is not None and not 0.0 <= rate <= 1.0:
+        raise ValueError(f"--failure-rate must be between 0 and 1, got {rate!r}")
+    if args.workload is None and args.commands == 0:
+        workload = attrs.evolve(NEWCOMER, seed=args.seed, camel_rate=camel_rate)
+        if rate is not None:
+            workload = attrs.evolve(workload, failure_rate=rate)
+    else:
+        workload = Workload(
+            count=args.workload or 0,
+            seed=args.seed,
+            failure_rate=_DEFAULT_FAILURE_RATE if rate is None else rate,
+            camel_rate=camel_rate,
+        )
+    out = workload.timelines()
+    # --commands draws its failures from its own generator, so adding them never
+    # changes the --workload commands of the same seed.
+    rng = random.Random(f"commands-{args.seed}")
     for i in range(args.commands):
         camel = args.style == "camel" or (args.style == "mixed" and i % 2 == 1)
         style: Style = "camel" if camel else "snake"
+        fail = rate is not None and rng.random() < rate
         out.append(
-            Timeline.build(steps=args.steps, duration=args.duration, kind="start", style=style)
+            Timeline.build(
+                steps=args.steps, duration=args.duration, kind="start", style=style, fail=fail
+            )
         )
     return out
+
+
+def _watch_hint(
+    args: argparse.Namespace, url: str, cas_url: str | None, ca_file: str | None, ids: list[int]
+) -> str:
+    """The ``cmdprogress watch`` command line that watches this simulator's commands."""
+    parts = ["cmdprogress", "watch", "--url", url]
+    env = ""
+    if args.auth != "none":
+        env = f"CMDPROGRESS_PASSWORD={shlex.quote(args.password)} "
+        parts += ["--user", args.username]
+        if args.auth == "basic":
+            parts += ["--auth", "basic"]
+        elif cas_url:
+            parts += ["--cas-url", cas_url]
+    if ca_file:
+        parts += ["--ca-file", ca_file]
+    shown = [str(i) for i in ids] if len(ids) <= 12 else [f"$(seq {ids[0]} {ids[-1]})"]
+    return "# watch them: " + env + " ".join(map(shlex.quote, parts)) + " " + " ".join(shown)
 
 
 async def serve(args: argparse.Namespace, *, stop: asyncio.Event | None = None) -> None:
@@ -110,13 +175,18 @@ async def serve(args: argparse.Namespace, *, stop: asyncio.Event | None = None) 
         if args.fault_rate > 0:
             sim.faults.set_rate(_FAULTS[args.fault](), rate=args.fault_rate, seed=args.seed)
         span = f"{ids[0]}-{ids[-1]}" if ids else ""
+        login = f" username={args.username}"
+        if args.auth != "none":
+            login += f" password={args.password}"
         lines = [
             sim.url,
             f"cas_url={sim.cas_url or ''}",
             f"ca_file={sim.ca_file or ''}",
-            f"auth={args.auth} username={args.username}",
+            f"auth={args.auth}{login}",
             f"commands={span}",
         ]
+        if ids:
+            lines.append(_watch_hint(args, sim.url, sim.cas_url, sim.ca_file, ids))
         if stop is None:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

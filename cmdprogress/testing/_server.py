@@ -27,7 +27,7 @@ from . import _pages
 from ._clock import ManualClock, RealClock
 from ._faults import Fault, FaultPlan
 from ._stats import RequestRecord, SimStats
-from ._timeline import Kind, Snapshot, Timeline, encode_snapshot
+from ._timeline import SERVICES, Kind, Snapshot, Timeline, encode_snapshot
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -42,9 +42,7 @@ AuthMode = Literal["none", "cas", "basic"]
 _PROGRESS_PATH = "/web/v1/common/command/{cid}/progress"
 _LOGIN_CHECK = "/web/v1/access/login_check"
 _SECURITY_CHECK = "/web/cas_security_check.htm"
-_DEFAULT_SERVICES = frozenset(
-    {"HDFS", "YARN", "HBase", "Hive", "ZooKeeper", "Kafka", "Spark2x", "Flink"}
-)
+_DEFAULT_SERVICES = frozenset(SERVICES)
 _HTML = "text/html;charset=UTF-8"
 _REASONS = {
     400: "Bad Request",
@@ -736,9 +734,12 @@ class ManagerSimulator:
                 return self._error(400, "The request body is not valid JSON.")
             service = req.match_info["service"]
             kind: Kind = "start" if req.match_info["action"] == "start" else "stop"
-            if service not in self.services:
-                return self._action_answer(-1, "FAILED", -300, f"Service {service} does not exist.")
-            return self._create_from_action(kind, service)
+            known = {name.lower(): name for name in self.services}
+            if service.lower() not in known:  # names are matched case-insensitively
+                names = ", ".join(sorted(known.values()))
+                text = f"Service {service} does not exist. Services: {names}."
+                return self._action_answer(-1, "FAILED", -300, text)
+            return self._create_from_action(kind, known[service.lower()])
 
         return await self._guarded(request, serve)
 

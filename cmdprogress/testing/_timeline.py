@@ -10,7 +10,32 @@ import attrs
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-__all__ = ["Snapshot", "Style", "Timeline", "encode_snapshot"]
+__all__ = ["SERVICES", "Snapshot", "Style", "Timeline", "encode_snapshot"]
+
+SERVICES = (
+    "HDFS",
+    "Yarn",
+    "Mapreduce",
+    "ZooKeeper",
+    "Kafka",
+    "Hive",
+    "HBase",
+    "Spark2x",
+    "Spark",
+    "Flink",
+    "Oozie",
+    "Hue",
+    "Flume",
+    "Loader",
+    "Tez",
+    "Ranger",
+    "ClickHouse",
+    "KrbServer",
+    "LdapServer",
+    "DBService",
+)
+"""The services the simulator knows by default, spelt as the Manager spells them
+(``Yarn``, not ``YARN``; ``Spark2x`` on MRS 3.0, ``Spark`` later)."""
 
 Style = Literal["snake", "camel"]
 Kind = Literal["start", "stop", "save", "generic"]
@@ -176,6 +201,13 @@ _STEP_NAMES: dict[str, tuple[str, ...]] = {
     "generic": ("Prepare", "Execute", "Verify"),
 }
 
+_FAILURE_TEXT: dict[str, str] = {
+    "start": "Failed to start {s}",
+    "stop": "Failed to stop {s}",
+    "save": "Failed to save the configuration of {s}",
+    "generic": "The {s} command failed",
+}
+
 _INSTANCES = ("NameNode@node-1", "DataNode@node-2", "DataNode@node-3", "JournalNode@node-1")
 
 
@@ -233,8 +265,15 @@ class Timeline:
     ) -> Timeline:
         """A realistic timeline: NEW, maybe WAITING, steps one by one, then COMPLETE or FAILED.
 
+        ``kind`` names the steps (``"generic"``: Prepare, Execute, Verify); a failed
+        start or stop lists a failed instance.  Without ``error_description`` a
+        failure says what failed, per kind (``"Failed to start HDFS: an instance
+        did not respond."``).
+
         >>> Timeline.build(steps=1, fail=True, kind="start").final.failed_entities
         (('DataNode@node-2', 'START'),)
+        >>> Timeline.build(steps=2, fail=True).final.error_description
+        'The HDFS command failed: an instance did not respond.'
         """
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps!r}")
@@ -299,7 +338,8 @@ class Timeline:
         end = start + duration
         if fail:
             if error_description is None and not null_texts:
-                error_description = f"Failed to {kind} {service}: an instance did not respond."
+                what = _FAILURE_TEXT[kind].format(s=service)
+                error_description = f"{what}: an instance did not respond."
             failed: list[Pair] = []
             if kind in ("start", "stop"):
                 failed.append((_INSTANCES[1], kind.upper()))

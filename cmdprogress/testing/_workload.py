@@ -7,11 +7,11 @@ import random
 
 import attrs
 
-from ._timeline import Kind, Timeline
+from ._timeline import SERVICES, Kind, Timeline
 
 __all__ = ["Workload"]
 
-_SERVICES = ("HDFS", "YARN", "HBase", "Hive", "ZooKeeper", "Kafka", "Spark2x")
+_SERVICES = SERVICES[:8]  # HDFS, Yarn, Mapreduce, ZooKeeper, Kafka, Hive, HBase, Spark2x
 _KINDS: tuple[Kind, ...] = ("start", "stop", "save", "generic")
 _ERRORS = ((-300, "Service does not respond."), (-324, "Failed to start the instance."))
 
