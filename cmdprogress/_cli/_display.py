@@ -534,7 +534,9 @@ class _EchoCtl:
 
     The echo lands after the last line of the live view; at full width it wraps
     to a new line that the view does not know about, and the next frame is
-    drawn one line too low (the header shows twice).  Restored on ``stop``.
+    drawn one line too low (the header shows twice).  With ``ECHOCTL`` off the
+    terminal echoes the raw control character, which it does not draw.  Restored
+    on ``stop``.
     """
 
     def __init__(self) -> None:
@@ -544,7 +546,7 @@ class _EchoCtl:
         try:
             import termios
 
-            fd = sys.stdin.fileno()
+            fd = sys.stdout.fileno()  # the terminal the view is drawn on (and typed into)
             if not os.isatty(fd):
                 return
             saved = termios.tcgetattr(fd)
