@@ -661,19 +661,27 @@ def _render_few(tracker: Tracker, title: str, width: int) -> RenderableType:
     state_w = max(11, *map(len, states))
     pct_w = 4
     time_w = max(6, *map(len, times))
-    rest = width - (id_w + 1 + state_w + 1 + pct_w + 1 + time_w + 1)
-    bar_w = min(BAR_WIDTH, rest - STEP_MIN - 1)
+    # The id and the state always; then the percent, the time, the step; the bar
+    # takes only what is left beyond STEP_MIN columns of step.
+    rest = width - (id_w + 1 + state_w)
+    show_pct = rest >= pct_w + 1
+    rest -= pct_w + 1 if show_pct else 0
+    show_time = rest >= time_w + 1
+    rest -= time_w + 1 if show_time else 0
+    bar_w = min(BAR_WIDTH, rest - 1 - STEP_MIN - 1)
     if bar_w < 6:
         bar_w = 0
-    step_w = rest - (bar_w + 1 if bar_w else 0)
+    step_w = rest - 1 - (bar_w + 1 if bar_w else 0)
 
     grid = Table.grid(padding=(0, 1))
     grid.add_column(justify="right", no_wrap=True, width=id_w)
     grid.add_column(no_wrap=True, width=state_w)
     if bar_w:
         grid.add_column(no_wrap=True, width=bar_w)
-    grid.add_column(justify="right", no_wrap=True, width=pct_w)
-    grid.add_column(justify="right", no_wrap=True, width=time_w)
+    if show_pct:
+        grid.add_column(justify="right", no_wrap=True, width=pct_w)
+    if show_time:
+        grid.add_column(justify="right", no_wrap=True, width=time_w)
     if step_w > 0:
         grid.add_column(no_wrap=True, overflow="ellipsis", width=step_w)
     for rec, cid, state, took in zip(recs, ids, states, times, strict=True):
@@ -694,7 +702,10 @@ def _render_few(tracker: Tracker, title: str, width: int) -> RenderableType:
                     finished_style="green",
                 )
             )
-        cells += [f"{_percent(rec):.0f}%", took]
+        if show_pct:
+            cells.append(f"{_percent(rec):.0f}%")
+        if show_time:
+            cells.append(took)
         if step_w > 0:
             cells.append(Text(_step(rec), style="red" if bad else "dim"))
         grid.add_row(*cells)
