@@ -407,8 +407,7 @@ def _check_url(option: str, value: str, example: str) -> str:
         )
     if not re.match(r"^https?://[^/\s?#]+", url):
         raise UsageError(
-            f"{option} {url!r} is not a web address: pass it with scheme and host, "
-            f"e.g. {example}"
+            f"{option} {url!r} is not a web address: pass it with scheme and host, e.g. {example}"
         )
     if "?" in url or "#" in url:
         raise UsageError(

@@ -489,8 +489,8 @@ def _summary_renderables(
         # whole), its failure below, wrapped between words.
         if title:
             out.append(Text(title + ":", style="bold"))
-        cells = [_row(rec, now) for rec in rows]
-        widths = [max(len(c[i]) for c in [_HEAD, *cells]) for i in range(4)]
+        texts = [_row(rec, now) for rec in rows]
+        widths = [max(len(c[i]) for c in [_HEAD, *texts]) for i in range(4)]
         heading = Text(
             " ".join(
                 [_HEAD[0].rjust(widths[0]), _HEAD[1].ljust(widths[1])]
@@ -500,7 +500,7 @@ def _summary_renderables(
         )
         heading.no_wrap = True
         out.append(heading)
-        for rec, c in zip(rows, cells, strict=True):
+        for rec, c in zip(rows, texts, strict=True):
             line = Text(c[0].rjust(widths[0]), style="bold")
             line.append(" ")
             line.append(c[1].ljust(widths[1]), style=_STYLE[rec.outcome])

@@ -112,8 +112,7 @@ def describe(
             )
         case exc.SessionError():
             return (
-                "the Manager refused the session right after logging in: "
-                f"{cli_words(str(error))}"
+                f"the Manager refused the session right after logging in: {cli_words(str(error))}"
             )
         case exc.AuthenticationError() if (
             login_user is None
