@@ -319,3 +319,20 @@ def test_login_needed_names_the_user_option() -> None:
     assert "asks for a login: pass --user NAME" in screen.flowing
     assert "CASAuth" not in screen.raw
     assert "auth=" not in screen.raw
+
+
+def test_the_terminal_settings_are_restored_after_the_view() -> None:
+    """The ^C echo (ECHOCTL) is off only while the view is live: `stty -a` after the run
+    shows it on again."""
+    child = pexpect.spawn(
+        "/bin/sh",
+        ["-c", f"'{sys.executable}' -m cmdprogress demo --commands 3 --speed 25; stty -a"],
+        dimensions=(ROWS, 120),
+        env=_env(),
+        encoding="utf-8",
+        timeout=60,
+    )
+    screen = _screen(child, 120)
+    assert "Watching 3 commands" in screen.raw
+    assert re.search(r"(?<![-\w])echoctl\b", screen.raw)
+    assert "-echoctl" not in screen.raw

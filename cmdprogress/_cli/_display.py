@@ -529,6 +529,17 @@ _STYLE = {
 }
 
 
+def _in_foreground(fd: int) -> bool:
+    """True when ``fd`` is a terminal whose foreground process group is ours.
+
+    A background job that changes terminal settings is stopped (SIGTTOU).
+    """
+    try:
+        return os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+
+
 class _EchoCtl:
     """Turns off the terminal's ``^C`` echo while the live view is drawn.
 
@@ -547,7 +558,7 @@ class _EchoCtl:
             import termios
 
             fd = sys.stdout.fileno()  # the terminal the view is drawn on (and typed into)
-            if not os.isatty(fd):
+            if not _in_foreground(fd):
                 return
             saved = termios.tcgetattr(fd)
             quiet = list(saved)
@@ -564,6 +575,8 @@ class _EchoCtl:
 
         fd, saved = self._saved
         self._saved = None
+        if not _in_foreground(fd):  # sent to the background since: the shell restores it
+            return
         with contextlib.suppress(termios.error, OSError):
             termios.tcsetattr(fd, termios.TCSANOW, saved)
 
