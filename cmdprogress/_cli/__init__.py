@@ -207,7 +207,13 @@ async def _watch_async(
         auth=auth,
         ssl=ssl_arg,
         max_concurrency=settings.max_concurrency,
-        poll=PollPolicy(interval=settings.interval, max_interval=settings.max_interval),
+        poll=PollPolicy(
+            interval=settings.interval,
+            max_interval=settings.max_interval,
+            # Every id given is watched: the library's limit (a Python argument the
+            # command line has no option for) never refuses one.
+            max_commands=max(PollPolicy().max_commands, len(settings.ids)),
+        ),
     )
     tracker = Tracker(settings.ids)
     try:
