@@ -281,7 +281,9 @@ class Client:
             )
             stack.push_async_callback(transport.close)
             if self._auth is not None:
-                transport.keeper = Login(self._auth, transport, self._base_url, self.stats)
+                login = Login(self._auth, transport, self._base_url, self.stats)
+                transport.keeper = login
+                stack.push_async_callback(login.aclose)  # before the transport closes
             self._transport = transport
             self._engine = await stack.enter_async_context(Engine(self))
         except BaseException:

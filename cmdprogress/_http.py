@@ -214,6 +214,9 @@ class SessionKeeper(Protocol):
     generation: int
     """How many logins succeeded so far; 0 before the first."""
 
+    request_headers: Mapping[str, str] | None
+    """Headers every request to the Manager carries after the login (its token), if any."""
+
     @property
     def required(self) -> bool:
         """True when requests need a login first."""
@@ -617,6 +620,7 @@ class Transport:
             expiries = 0
             force_login = False
             generation = 0
+            extra: Mapping[str, str] | None = None
             tries = 0
             attempts = self.retry.attempts
             while True:
@@ -625,13 +629,10 @@ class Transport:
                 try:
                     if keeper is not None:
                         if force_login or keeper.required:
-                            self.cookie_jar.logins_running += 1
-                            try:
-                                await keeper.login(generation if force_login else keeper.generation)
-                            finally:
-                                self.cookie_jar.logins_running -= 1
+                            await keeper.login(generation if force_login else keeper.generation)
                             force_login = False
                         generation = keeper.generation
+                        extra = keeper.request_headers
                     token = _SENT_UNDER.set(generation if keeper is not None else None)
                     try:
                         first = await self.exchange(
@@ -639,6 +640,7 @@ class Transport:
                             url,
                             command_id=command_id,
                             progress=progress,
+                            headers=extra,
                             json_body=json_body,
                         )
                         answer: Answer | object = first
@@ -649,7 +651,7 @@ class Transport:
                                 url,
                                 command_id,
                                 progress,
-                                None,
+                                extra,
                                 None,
                                 json_body,
                                 False,
@@ -663,6 +665,8 @@ class Transport:
                     ):
                         raise
                     failure = str(e)
+                    if isinstance(e, HTTPStatusError):
+                        retry_after = e.retry_after  # the login server's Retry-After
                 else:
                     expired = not isinstance(answer, Answer)
                     if isinstance(answer, Answer):

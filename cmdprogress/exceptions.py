@@ -18,6 +18,7 @@ keep working in code that does not know this library::
     │   ├── LoginRejectedError                    wrong user name or password (never retried)
     │   ├── AccountLockedError                    too many wrong passwords: wait, then retry
     │   ├── PasswordChangeRequiredError           the Manager wants a new password first
+    │   ├── LoginAttemptsExhaustedError           stopped before a login could lock the account
     │   └── SessionError                          a fresh login was still refused
     ├── MalformedResponseError (ValueError)       a body that is not a progress document
     │   ├── ResponseTooLargeError                 a body over the size cap, refused unread
@@ -56,6 +57,7 @@ __all__ = [
     "HTTPStatusError",
     "InvalidArgumentError",
     "InvalidCommandIdError",
+    "LoginAttemptsExhaustedError",
     "LoginRejectedError",
     "MalformedResponseError",
     "PasswordChangeRequiredError",
@@ -215,6 +217,16 @@ class PasswordChangeRequiredError(AuthenticationError):
     """The Manager requires the password to be changed before logging in.
 
     Log in once in the Manager's web UI and set a new password.
+    """
+
+
+class LoginAttemptsExhaustedError(AuthenticationError):
+    """The client stopped sending the password so that it cannot lock the account.
+
+    Raised when as many password sends as the Manager's lockout allows minus
+    one (4 of 5) failed or got no clear answer (a timeout, a broken
+    connection, a 5xx): one more could lock the account.  Check the password
+    and the CAS server, wait for any lock to clear, then open a new client.
     """
 
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
         (lambda: Fault.oversized(0), "size >= 1"),
         (lambda: Fault.raw(99, b""), "needs an HTTP status"),
         (lambda: FaultPlan().inject(Fault.reset(), times=0), "times must be >= 1"),
-        (lambda: FaultPlan().inject(Fault.reset(), where="cas"), "where must be"),  # type: ignore[arg-type]
+        (lambda: FaultPlan().inject(Fault.reset(), where="nowhere"), "where must be"),  # type: ignore[arg-type]
         (lambda: Timeline.build(steps=0), "steps must be >= 1"),
         (lambda: Timeline.build(duration=0.0), "duration must be > 0"),
         (lambda: Timeline.build(waiting=-1.0), "waiting must be >= 0"),

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Fault", "FaultPlan", "Where"]
 
-Where = Literal["progress", "web"]
+Where = Literal["progress", "web", "cas", "password"]
 
 FaultKind = Literal[
     "status",
@@ -25,6 +25,7 @@ FaultKind = Literal[
     "login_page",
     "not_found",
     "raw",
+    "hang",
 ]
 
 
@@ -85,6 +86,15 @@ class Fault:
         if not seconds >= 0:
             raise ValueError(f"Fault.delay() needs seconds >= 0, got {seconds!r}")
         return cls("delay", seconds=seconds)
+
+    @classmethod
+    def hang(cls) -> Fault:
+        """Never answer: the request waits until the client gives up or the simulator closes.
+
+        >>> Fault.hang().name
+        'hang'
+        """
+        return cls("hang")
 
     @classmethod
     def malformed_json(cls) -> Fault:
@@ -174,7 +184,12 @@ class FaultPlan:
         """Apply ``fault`` to the next ``times`` matching requests.
 
         ``where="progress"``: progress requests (of ``command_id`` if given);
-        ``where="web"``: any request to the web listener.
+        ``where="web"``: any request to the web listener; ``where="cas"``: any
+        request to the CAS listener; ``where="password"``: requests that carry
+        the password (the CAS form post, a Basic ``Authorization`` header), where
+        a ``delay`` or ``hang`` fault checks (and counts) the password on
+        receipt and then answers late or never, and a ``status`` fault refuses
+        the request without checking the password.
         """
         if times < 1:
             raise ValueError(f"times must be >= 1, got {times!r}")
@@ -206,30 +221,44 @@ class FaultPlan:
         """How many injected fault applications are still waiting."""
         return sum(i.remaining for i in self._injected)
 
-    def pick(self, command_id: int | None, *, progress: bool) -> Fault | None:
-        """The fault for a request (consuming an injected one), or ``None``."""
+    def pick(
+        self, command_id: int | None, *, progress: bool, channel: Where = "web"
+    ) -> Fault | None:
+        """The fault for a request (consuming an injected one), or ``None``.
+
+        ``channel`` says where the request arrived: ``"web"`` (the web
+        listener), ``"cas"`` (the CAS listener) or ``"password"`` (a request
+        carrying the password, asked in addition to its listener's channel).
+        """
         if not self._injected and not self._rates:
             return None
         for i, inj in enumerate(self._injected):
-            if _matches(inj.where, inj.command_id, command_id, progress):
+            if _matches(inj.where, inj.command_id, command_id, progress, channel):
                 inj.remaining -= 1
                 if inj.remaining <= 0:
                     del self._injected[i]
                 return inj.fault
         for r in self._rates:
-            if _matches(r.where, r.command_id, command_id, progress) and r.rng.random() < r.rate:
+            if (
+                _matches(r.where, r.command_id, command_id, progress, channel)
+                and r.rng.random() < r.rate
+            ):
                 return r.fault
         return None
 
 
 def _check_where(where: str, command_id: int | None) -> None:
-    if where not in ("progress", "web"):
-        raise ValueError(f"where must be 'progress' or 'web', got {where!r}")
-    if where == "web" and command_id is not None:
+    if where not in ("progress", "web", "cas", "password"):
+        raise ValueError(
+            f"where must be 'progress', 'web', 'cas' or 'password', got {where!r}"
+        )
+    if where != "progress" and command_id is not None:
         raise ValueError("command_id only applies with where='progress'")
 
 
-def _matches(where: Where, wanted: int | None, command_id: int | None, progress: bool) -> bool:
-    if where == "web":
-        return True
-    return progress and (wanted is None or wanted == command_id)
+def _matches(
+    where: Where, wanted: int | None, command_id: int | None, progress: bool, channel: Where
+) -> bool:
+    if where != "progress":
+        return where == channel
+    return channel == "web" and progress and (wanted is None or wanted == command_id)

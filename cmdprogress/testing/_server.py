@@ -9,6 +9,7 @@ import bisect
 import contextlib
 import itertools
 import json
+import math
 import os
 import secrets
 import shutil
@@ -16,7 +17,7 @@ import socket
 import ssl
 import struct
 import tempfile
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 import anyio
@@ -55,17 +56,25 @@ _REASONS = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
-_LOGIN_CHECK_BODY = json.dumps(
-    {
+_TOKEN_HEADER = "X-HW-FI-Auth-Token"
+_TOKEN_COOKIE = "FI_Auth_Token"
+_LATE = web.RequestKey("cmdprogress_late", Fault)
+_SID = web.RequestKey("cmdprogress_sid", str)
+
+
+def _login_check_body(token: str) -> bytes:
+    doc = {
         "id": -1,
         "state": "COMPLETE",
         "error_code": 0,
         "error_description": "",
         "total_progress": 100.0,
-        "token": "",
-    },
-    separators=(",", ":"),
-).encode()
+        "token": token,
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+_LOGIN_CHECK_BODY = _login_check_body("")
 _MALFORMED = b'{"id":1,"state":"IN_PROGRESS","total_progress":4'
 
 
@@ -111,6 +120,7 @@ class _WebSession:
     authenticated: bool
     last_seen: float
     saved_path: str | None = None
+    token: str = ""
 
 
 @attrs.define
@@ -160,6 +170,8 @@ class ManagerSimulator:
     lockout_threshold: int = 5
     lockout_seconds: float = 300.0
     password_change_required: bool = False
+    require_token: bool = False
+    cas_min_interval: float = 0.0
     cluster_id: int = 1
     services: frozenset[str] = attrs.field(default=_DEFAULT_SERVICES, converter=frozenset)
     log_limit: int | None = None
@@ -196,6 +208,8 @@ class ManagerSimulator:
     _ports: list[int] = attrs.field(init=False, factory=list, repr=False)
     _server_ssl: ssl.SSLContext | None = attrs.field(init=False, default=None, repr=False)
     _tmpdir: str | None = attrs.field(init=False, default=None, repr=False)
+    _hangs: anyio.Event | None = attrs.field(init=False, default=None, repr=False)
+    _cas_next_check: float = attrs.field(init=False, default=0.0, repr=False)
     _url: str | None = attrs.field(init=False, default=None, repr=False)
     _cas_url: str | None = attrs.field(init=False, default=None, repr=False)
     _basic_expected: bytes = attrs.field(init=False, default=b"", repr=False)
@@ -212,6 +226,8 @@ class ManagerSimulator:
             raise ValueError(f"lockout_threshold must be >= 1, got {self.lockout_threshold!r}")
         if not self.lockout_seconds >= 0:
             raise ValueError(f"lockout_seconds must be >= 0, got {self.lockout_seconds!r}")
+        if not 0 <= self.cas_min_interval < float("inf"):
+            raise ValueError(f"cas_min_interval must be >= 0, got {self.cas_min_interval!r}")
         self.stats = SimStats(log_limit=self.log_limit)
         self._basic_expected = base64.b64encode(f"{self.username}:{self.password}".encode())
 
@@ -256,6 +272,7 @@ class ManagerSimulator:
         """Bind the listeners and start serving (``async with`` does this for you)."""
         if self._runners:
             raise RuntimeError("the simulator is already running")
+        self._hangs = anyio.Event()
         try:
             if self.tls:
                 self._setup_tls()
@@ -273,6 +290,8 @@ class ManagerSimulator:
         """Stop serving and remove the CA file; counters and commands stay readable."""
         runners, self._runners = self._runners, []
         self._sites.clear()
+        if self._hangs is not None:
+            self._hangs.set()  # hung requests end (their connections are dropped)
         for runner in runners:
             await runner.cleanup()
         if self._tmpdir is not None:
@@ -563,6 +582,9 @@ class ManagerSimulator:
     ) -> web.StreamResponse | None:
         """The response for ``fault``; ``None`` after a reset (nothing else to send)."""
         kind = fault.kind
+        if kind == "hang":
+            await self._hang(request)
+            return None
         if kind == "status":
             return self._error(fault.status_code, "Simulated fault.", dict(fault.headers))
         if kind == "raw":
@@ -596,6 +618,22 @@ class ManagerSimulator:
         if request.transport is not None:
             request.transport.close()
         return None
+
+    async def _hang(self, request: web.Request) -> None:
+        """Answer nothing until the simulator closes, then drop the connection."""
+        if self._hangs is not None:
+            await self._hangs.wait()
+        self._abort(request)
+
+    async def _late(self, request: web.Request) -> None:
+        """Hold the answer of a request whose password was checked already (``where='password'``)."""
+        fault = request.get(_LATE)
+        if fault is None:
+            return
+        if fault.kind == "hang":
+            await self._hang(request)
+        else:
+            await anyio.sleep(fault.seconds)
 
     def _oversized_body(self, size: int) -> bytes:
         body = self._oversized.get(size)
@@ -648,6 +686,7 @@ class ManagerSimulator:
             cookie: str | None = None
             if self.auth != "none":
                 denied, cookie = self._authorize(request)
+                await self._late(request)
                 if denied is not None:
                     status = denied.status
                     return denied
@@ -668,8 +707,13 @@ class ManagerSimulator:
             self._end(request, status, cid, fault)
 
     async def _handle_login_check(self, request: web.Request) -> web.StreamResponse:
-        async def serve(_req: web.Request) -> web.StreamResponse:
-            return web.Response(body=_LOGIN_CHECK_BODY, content_type="application/json")
+        async def serve(req: web.Request) -> web.StreamResponse:
+            if not self.require_token:
+                return web.Response(body=_LOGIN_CHECK_BODY, content_type="application/json")
+            sid = req.get(_SID) or req.cookies.get("JSESSIONID", "")
+            session = self._sessions.get(sid)
+            token = session.token if session is not None else ""
+            return web.Response(body=_login_check_body(token), content_type="application/json")
 
         return await self._guarded(request, serve)
 
@@ -710,6 +754,7 @@ class ManagerSimulator:
             cookie = None
             if auth and self.auth != "none":
                 denied, cookie = self._authorize(request)
+                await self._late(request)
                 if denied is not None:
                     status = denied.status
                     return denied
@@ -805,12 +850,20 @@ class ManagerSimulator:
         if now - session.last_seen > self.session_idle_timeout:
             del self._sessions[sid]
             return False
+        if self.require_token and request.path != _LOGIN_CHECK:
+            # The token login_check handed out must come back as header and cookie.
+            token = session.token.encode()
+            header = request.headers.get(_TOKEN_HEADER, "").encode()
+            cookie = request.cookies.get(_TOKEN_COOKIE, "").encode()
+            if not (secrets.compare_digest(header, token) and secrets.compare_digest(cookie, token)):
+                return False
         session.last_seen = now
         return True
 
     def _new_session(self) -> str:
         sid = secrets.token_hex(16).upper()
-        self._sessions[sid] = _WebSession(authenticated=True, last_seen=self.clock.now())
+        token = secrets.token_urlsafe(24) if self.require_token else ""
+        self._sessions[sid] = _WebSession(True, self.clock.now(), token=token)
         self.stats.sessions_created += 1
         return sid
 
@@ -827,6 +880,13 @@ class ManagerSimulator:
         header = request.headers.get("Authorization")
         if header is None or header[:6].lower() != "basic ":
             return self._error(401, "Log in first.", challenge), None
+        self.stats.password_sends += 1
+        fault = self.faults.pick(None, progress=False, channel="password")
+        if fault is not None:
+            if fault.kind not in ("delay", "hang"):
+                # Refused before the password is looked at: not counted.
+                return self._error(fault.status_code, "Simulated fault.", dict(fault.headers)), None
+            request[_LATE] = fault
         self.stats.login_attempts += 1
         token = header[6:].strip().encode()
         try:
@@ -843,7 +903,9 @@ class ManagerSimulator:
         if verdict == "change":
             return self._html(403, _pages.password_change_page("/cas/modify_password.html")), None
         self.stats.logins_ok += 1
-        return None, self._new_session()
+        sid = self._new_session()
+        request[_SID] = sid
+        return None, sid
 
     def _check_password(self, ok: bool) -> Literal["ok", "bad", "locked", "change"]:
         now = self.clock.now()
@@ -853,6 +915,7 @@ class ManagerSimulator:
             self._locked_until = None
         if not ok:
             self._failures += 1
+            self.stats.logins_failed += 1
             if self._failures >= self.lockout_threshold:
                 self._failures = 0
                 self._locked_until = now + self.lockout_seconds
@@ -917,15 +980,24 @@ class ManagerSimulator:
     ) -> web.StreamResponse:
         self._begin()
         status = 0
+        fault: Fault | None = None
         try:
             if self._outage:
                 self._abort(request)
                 return web.Response()
+            fault = self.faults.pick(None, progress=False, channel="cas")
+            if fault is not None:
+                if fault.kind == "delay":
+                    await anyio.sleep(fault.seconds)
+                else:
+                    faulted = await self._apply_fault(request, fault, None)
+                    status = 0 if faulted is None else faulted.status
+                    return faulted if faulted is not None else web.Response()
             resp: web.StreamResponse = await serve(request)
             status = resp.status
             return resp
         finally:
-            self._end(request, status)
+            self._end(request, status, None, fault)
 
     def _tgt_ok(self, request: web.Request) -> bool:
         tgt = request.cookies.get("CASTGC")
@@ -951,6 +1023,7 @@ class ManagerSimulator:
 
     async def _handle_cas_login_page(self, request: web.Request) -> web.StreamResponse:
         async def serve(req: web.Request) -> web.StreamResponse:
+            self.stats.login_page_requests += 1
             service = req.query.get("service")
             if self._tgt_ok(req):
                 if service:
@@ -968,31 +1041,58 @@ class ManagerSimulator:
     async def _handle_cas_login_post(self, request: web.Request) -> web.StreamResponse:
         async def serve(req: web.Request) -> web.StreamResponse:
             form = await req.post()
-            self.stats.login_attempts += 1
-            cas_sid = req.cookies.get("casSessionId", "")
-            expected = self._login_tickets.pop(cas_sid, None)
-            if expected is None or form.get("lt") != expected:
-                return self._login_form(req, _pages.AUTH_FAILED_TEXT)
-            ok = secrets.compare_digest(
-                str(form.get("username", "")).encode(), self.username.encode()
-            ) & secrets.compare_digest(
-                str(form.get("password", "")).encode(), self.password.encode()
-            )
-            verdict = self._check_password(ok)
-            if verdict == "locked":
-                return self._html(200, _pages.locked_page(self._lock_minutes()))
-            if verdict == "bad":
-                return self._login_form(req, _pages.AUTH_FAILED_TEXT)
-            if verdict == "change":
-                return self._html(200, _pages.password_change_page("/cas/modify_password.html"))
-            self.stats.logins_ok += 1
-            tgt = f"TGT-{next(self._lt_counter)}-{secrets.token_urlsafe(32)}-cas"
-            self._tgts[tgt] = self.clock.now()
-            resp = self._html(200, _pages.success_page())
-            resp.set_cookie("CASTGC", tgt, path="/cas", httponly=True, secure=self.tls)
+            self.stats.password_sends += 1
+            refused = self._cas_refusal()
+            if refused is not None:
+                return refused
+            fault = self.faults.pick(None, progress=False, channel="password")
+            if fault is not None:
+                if fault.kind not in ("delay", "hang"):
+                    # Refused before the password is looked at: not counted.
+                    return await self._apply_fault(req, fault, None) or web.Response()
+                req[_LATE] = fault
+            resp = self._check_cas_form(req, form)
+            await self._late(req)
             return resp
 
         return await self._cas_guarded(request, serve)
+
+    def _cas_refusal(self) -> web.Response | None:
+        """429 with ``Retry-After`` for a password post sooner than ``cas_min_interval``."""
+        if self.cas_min_interval <= 0:
+            return None
+        now = asyncio.get_running_loop().time()
+        if now < self._cas_next_check:
+            left = self._cas_next_check - now
+            return self._error(429, "Too many logins.", {"Retry-After": str(math.ceil(left))})
+        self._cas_next_check = now + self.cas_min_interval
+        return None
+
+    def _check_cas_form(self, req: web.Request, form: Any) -> web.Response:
+        """Check the posted form (and count a wrong password) like CAS does."""
+        self.stats.login_attempts += 1
+        cas_sid = req.cookies.get("casSessionId", "")
+        expected = self._login_tickets.pop(cas_sid, None)
+        if expected is None or form.get("lt") != expected:
+            return self._login_form(req, _pages.AUTH_FAILED_TEXT)
+        ok = secrets.compare_digest(
+            str(form.get("username", "")).encode(), self.username.encode()
+        ) & secrets.compare_digest(
+            str(form.get("password", "")).encode(), self.password.encode()
+        )
+        verdict = self._check_password(ok)
+        if verdict == "locked":
+            return self._html(200, _pages.locked_page(self._lock_minutes()))
+        if verdict == "bad":
+            return self._login_form(req, _pages.AUTH_FAILED_TEXT)
+        if verdict == "change":
+            return self._html(200, _pages.password_change_page("/cas/modify_password.html"))
+        self.stats.logins_ok += 1
+        tgt = f"TGT-{next(self._lt_counter)}-{secrets.token_urlsafe(32)}-cas"
+        self._tgts[tgt] = self.clock.now()
+        resp = self._html(200, _pages.success_page())
+        resp.set_cookie("CASTGC", tgt, path="/cas", httponly=True, secure=self.tls)
+        return resp
 
     async def _handle_cas_modify(self, request: web.Request) -> web.StreamResponse:
         async def serve(_req: web.Request) -> web.StreamResponse:

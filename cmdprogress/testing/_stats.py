@@ -50,6 +50,12 @@ class SimStats:
     """Credential checks: CAS form posts and Basic ``Authorization`` headers."""
     logins_ok: int = 0
     """Credential checks that succeeded."""
+    logins_failed: int = 0
+    """Credential checks that counted towards the lockout (wrong password, counted on receipt)."""
+    password_sends: int = 0
+    """Requests that carried the password, refused (429/503) or hung ones included."""
+    login_page_requests: int = 0
+    """``GET /cas/login`` requests the CAS server answered (the first step of each CAS login)."""
     sessions_created: int = 0
     """Web sessions (``JSESSIONID``) handed out after a login."""
     log_limit: int | None = None
@@ -79,6 +85,9 @@ class SimStats:
         self.peak_in_flight = in_flight
         self.login_attempts = 0
         self.logins_ok = 0
+        self.logins_failed = 0
+        self.password_sends = 0
+        self.login_page_requests = 0
         self.sessions_created = 0
         self.log.clear()
         self._poll_times.clear()
