@@ -191,6 +191,7 @@ def _again(error: _E) -> _E:
     tracebacks and exception chains of concurrent callers never mix.
     """
     copy = type(error).__new__(type(error), *error.args)
+    copy.args = error.args  # OSError subclasses (ConnectError, timeouts) drop them in __new__
     copy.__dict__.update(error.__dict__)
     return copy
 

@@ -884,8 +884,13 @@ def _is_login_location(url: URL) -> bool:
     return path.endswith(("/login", "/login.htm", "/login.html")) or "/cas/" in path
 
 
+# A URL's query string or fragment inside an aiohttp message (a CAS ticket, ``?ticket=ST-...``).
+_QUERY_IN_TEXT: Final = re.compile(r"""(\w+://[^\s'"?#]*)[?#][^\s'"]*""")
+
+
 def _reason(e: BaseException) -> str:
     text = " ".join(str(e).split()) or type(e).__name__  # one line, even for garbage
+    text = _QUERY_IN_TEXT.sub(r"\1", text)  # aiohttp quotes whole URLs; no ticket leaves
     return text if len(text) <= 200 else text[:197] + "..."
 
 

@@ -10,7 +10,9 @@ import aiohttp
 import anyio
 import pytest
 
-from cmdprogress.testing import ManagerSimulator, Timeline
+from yarl import URL
+
+from cmdprogress.testing import Fault, ManagerSimulator, Timeline
 
 pytestmark = pytest.mark.anyio
 
@@ -307,3 +309,162 @@ async def test_outage_takes_the_cas_listener_down_too() -> None:
             with pytest.raises(aiohttp.ClientConnectionError):
                 await cas_login(sim, http)
         assert "Log In Successful" in await cas_login(sim, http)
+
+
+# -- the CAS misbehaving on demand, and the MRS 3.x token ------------------------------
+
+
+async def _login_form(sim: ManagerSimulator, http: aiohttp.ClientSession) -> dict[str, str]:
+    """GET the CAS login page; the form a client would post (with the right password)."""
+    assert sim.cas_url is not None
+    async with http.get(f"{sim.cas_url}/cas/login") as resp:
+        page = await resp.text()
+    match = re.search(r'name="lt" value="([^"]+)"', page)
+    assert match is not None
+    return {"username": sim.username, "password": sim.password, "lt": match.group(1)}
+
+
+async def test_a_late_password_answer_is_counted_on_receipt() -> None:
+    """A delay on where='password': the wrong password counts before the answer leaves."""
+    async with ManagerSimulator(auth="cas") as sim:
+        assert sim.cas_url is not None
+        sim.faults.inject(Fault.delay(30.0), where="password")
+        async with aiohttp.ClientSession(cookie_jar=jar()) as http:
+            form = await _login_form(sim, http) | {"password": "wrong"}
+
+            async def post() -> None:
+                async with http.post(f"{sim.cas_url}/cas/login", data=form) as resp:
+                    await resp.read()  # pragma: no cover - cancelled before the answer
+
+            with anyio.fail_after(10):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(post)
+                    await sim.wait_until(lambda s: s.stats.logins_failed == 1)
+                    tg.cancel_scope.cancel()
+        assert sim.stats.password_sends == 1
+        assert sim.stats.login_attempts == 1
+        assert sim.stats.logins_ok == 0
+
+
+async def test_a_refused_password_post_is_not_counted() -> None:
+    """A status fault on where='password' refuses (429 + Retry-After) without checking."""
+    async with ManagerSimulator(auth="cas") as sim:
+        assert sim.cas_url is not None
+        sim.faults.inject(Fault.status(429, retry_after=7), where="password")
+        async with aiohttp.ClientSession(cookie_jar=jar()) as http:
+            form = await _login_form(sim, http) | {"password": "wrong"}
+            async with http.post(f"{sim.cas_url}/cas/login", data=form) as resp:
+                assert resp.status == 429
+                assert resp.headers["Retry-After"] == "7"
+        assert sim.stats.password_sends == 1
+        assert sim.stats.login_attempts == sim.stats.logins_failed == 0
+
+
+async def test_faults_on_the_cas_listener() -> None:
+    """where='cas' faults any CAS request; a hang answers nothing until the simulator closes."""
+    async with ManagerSimulator(auth="cas") as sim:
+        assert sim.cas_url is not None
+        sim.faults.inject(Fault.status(503, retry_after=2), where="cas")
+        sim.faults.inject(Fault.delay(0.0), where="cas")
+        sim.faults.inject(Fault.hang(), where="cas")
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{sim.cas_url}/cas/login") as resp:
+                assert (resp.status, resp.headers["Retry-After"]) == (503, "2")
+            async with http.get(f"{sim.cas_url}/cas/login") as resp:
+                assert resp.status == 200  # delayed by 0 s
+            async with http.get(progress_url(sim, 1), allow_redirects=False) as resp:
+                assert resp.status == 302  # web requests are not CAS faults
+            with pytest.raises(TimeoutError):
+                async with http.get(
+                    f"{sim.cas_url}/cas/login", timeout=aiohttp.ClientTimeout(total=0.2)
+                ):
+                    pass  # pragma: no cover
+        assert sim.stats.login_page_requests == 1
+        assert [r.fault for r in sim.stats.log if r.fault] == ["status:503", "delay"]
+
+
+async def test_basic_password_faults_count_on_receipt_or_refuse() -> None:
+    """Basic: a late answer counts the wrong password at once; a 503 refusal does not count."""
+    async with ManagerSimulator(auth="basic") as sim:
+        sim.faults.inject(Fault.status(503), where="password")
+        sim.faults.inject(Fault.hang(), where="password")
+        async with aiohttp.ClientSession() as http:
+            wrong = basic(sim.username, "wrong")
+            async with http.get(f"{sim.url}{LOGIN_CHECK}", headers=wrong) as resp:
+                assert resp.status == 503
+            assert sim.stats.logins_failed == 0
+            with pytest.raises(TimeoutError):
+                async with http.get(
+                    f"{sim.url}{LOGIN_CHECK}",
+                    headers=wrong,
+                    timeout=aiohttp.ClientTimeout(total=0.2),
+                ):
+                    pass  # pragma: no cover
+        assert sim.stats.logins_failed == 1
+        assert sim.stats.password_sends == 2
+
+
+async def test_cas_min_interval_throttles_password_posts() -> None:
+    """cas_min_interval: a password post sooner than that is answered 429 with Retry-After."""
+    async with ManagerSimulator(auth="cas", cas_min_interval=30.0) as sim:
+        assert sim.cas_url is not None
+        async with aiohttp.ClientSession(cookie_jar=jar()) as http:
+            form = await _login_form(sim, http)
+            async with http.post(f"{sim.cas_url}/cas/login", data=form) as resp:
+                assert resp.status == 200
+            async with http.post(f"{sim.cas_url}/cas/login", data=form) as resp:
+                assert resp.status == 429
+                assert 29 <= int(resp.headers["Retry-After"]) <= 30
+        assert (sim.stats.password_sends, sim.stats.login_attempts, sim.stats.logins_ok) == (2, 1, 1)
+    with pytest.raises(ValueError, match="cas_min_interval"):
+        ManagerSimulator(cas_min_interval=-1.0)
+
+
+@pytest.mark.parametrize("mode", ["cas", "basic"])
+async def test_require_token_issues_a_token_and_requires_it_back(mode: str) -> None:
+    """require_token: login_check answers a token; polls need it as header AND cookie."""
+    async with ManagerSimulator(auth=mode, require_token=True) as sim:  # type: ignore[arg-type]
+        cid = sim.add_command(Timeline.build(steps=2, duration=10.0))
+        async with aiohttp.ClientSession(cookie_jar=jar()) as http:
+            if mode == "cas":
+                await cas_login(sim, http)
+                headers: dict[str, str] = {}
+            else:
+                headers = basic(sim.username, sim.password)
+            async with http.get(f"{sim.url}{LOGIN_CHECK}", headers=headers) as resp:
+                assert resp.status == 200
+                token = (await resp.json())["token"]
+            sid = http.cookie_jar.filter_cookies(URL(f"{sim.url}/web/"))["JSESSIONID"].value
+        assert isinstance(token, str) and len(token) >= 16
+        # Probes without a cookie jar: a refused request must not replace the session.
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as probe:
+
+            async def status(header: str | None, cookie: str | None) -> int:
+                sent = {"Cookie": f"JSESSIONID={sid}" + (f"; FI_Auth_Token={cookie}" if cookie else "")}
+                if header is not None:
+                    sent["X-HW-FI-Auth-Token"] = header
+                url = progress_url(sim, cid)
+                async with probe.get(url, headers=sent, allow_redirects=False) as resp:
+                    return resp.status
+
+            assert await status(None, None) in (302, 401)  # no token: not logged in
+            assert await status(token, None) in (302, 401)  # the header alone is not enough
+            assert await status(None, token) in (302, 401)  # nor the cookie alone
+            assert await status(token + "x", token) in (302, 401)  # a wrong token is refused
+            assert await status(token, token) == 200
+
+
+async def test_login_check_token_is_empty_by_default() -> None:
+    """Without require_token the token field is empty, as on the Manager that was captured."""
+    async with ManagerSimulator(auth="basic") as sim, aiohttp.ClientSession() as http:
+        headers = basic(sim.username, sim.password)
+        async with http.get(f"{sim.url}{LOGIN_CHECK}", headers=headers) as resp:
+            assert (await resp.json())["token"] == ""
+
+
+def test_serve_has_a_require_token_flag() -> None:
+    """`serve --require-token` turns the option on."""
+    from cmdprogress.testing._serve import parse_args
+
+    assert parse_args(["serve", "--require-token"]).require_token is True
+    assert parse_args(["serve"]).require_token is False

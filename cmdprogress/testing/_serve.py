@@ -92,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--fault", choices=sorted(_FAULTS), default="503")
     s.add_argument("--fault-rate", type=float, default=0.0, help="share of progress requests")
     s.add_argument("--session-idle-timeout", type=float, default=1200.0)
+    s.add_argument(
+        "--require-token",
+        action="store_true",
+        help="login_check issues a token that every later request must send back "
+        "(header X-HW-FI-Auth-Token and cookie FI_Auth_Token), like MRS 3.x",
+    )
     s.add_argument("--port", type=int, default=0)
     s.add_argument("--cas-port", type=int, default=0)
     s.add_argument("--log-limit", type=int, default=100_000)
@@ -164,6 +170,7 @@ async def serve(args: argparse.Namespace, *, stop: asyncio.Event | None = None) 
         clock=args.clock,
         speed=args.speed,
         session_idle_timeout=args.session_idle_timeout,
+        require_token=args.require_token,
         port=args.port,
         cas_port=args.cas_port,
         log_limit=args.log_limit,

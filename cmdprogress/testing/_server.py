@@ -630,6 +630,8 @@ class ManagerSimulator:
         fault = request.get(_LATE)
         if fault is None:
             return
+        if self._waiters:
+            self._notify()  # the password was counted: wait_until() may see it now
         if fault.kind == "hang":
             await self._hang(request)
         else:
