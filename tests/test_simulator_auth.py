@@ -9,7 +9,6 @@ import ssl
 import aiohttp
 import anyio
 import pytest
-
 from yarl import URL
 
 from cmdprogress.testing import Fault, ManagerSimulator, Timeline
@@ -415,7 +414,11 @@ async def test_cas_min_interval_throttles_password_posts() -> None:
             async with http.post(f"{sim.cas_url}/cas/login", data=form) as resp:
                 assert resp.status == 429
                 assert 29 <= int(resp.headers["Retry-After"]) <= 30
-        assert (sim.stats.password_sends, sim.stats.login_attempts, sim.stats.logins_ok) == (2, 1, 1)
+        assert (sim.stats.password_sends, sim.stats.login_attempts, sim.stats.logins_ok) == (
+            2,
+            1,
+            1,
+        )
     with pytest.raises(ValueError, match="cas_min_interval"):
         ManagerSimulator(cas_min_interval=-1.0)
 
@@ -435,12 +438,15 @@ async def test_require_token_issues_a_token_and_requires_it_back(mode: str) -> N
                 assert resp.status == 200
                 token = (await resp.json())["token"]
             sid = http.cookie_jar.filter_cookies(URL(f"{sim.url}/web/"))["JSESSIONID"].value
-        assert isinstance(token, str) and len(token) >= 16
+        assert isinstance(token, str)
+        assert len(token) >= 16
         # Probes without a cookie jar: a refused request must not replace the session.
         async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as probe:
 
             async def status(header: str | None, cookie: str | None) -> int:
-                sent = {"Cookie": f"JSESSIONID={sid}" + (f"; FI_Auth_Token={cookie}" if cookie else "")}
+                sent = {
+                    "Cookie": f"JSESSIONID={sid}" + (f"; FI_Auth_Token={cookie}" if cookie else "")
+                }
                 if header is not None:
                     sent["X-HW-FI-Auth-Token"] = header
                 url = progress_url(sim, cid)

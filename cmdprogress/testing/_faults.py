@@ -249,9 +249,7 @@ class FaultPlan:
 
 def _check_where(where: str, command_id: int | None) -> None:
     if where not in ("progress", "web", "cas", "password"):
-        raise ValueError(
-            f"where must be 'progress', 'web', 'cas' or 'password', got {where!r}"
-        )
+        raise ValueError(f"where must be 'progress', 'web', 'cas' or 'password', got {where!r}")
     if where != "progress" and command_id is not None:
         raise ValueError("command_id only applies with where='progress'")
 

@@ -626,7 +626,7 @@ class ManagerSimulator:
         self._abort(request)
 
     async def _late(self, request: web.Request) -> None:
-        """Hold the answer of a request whose password was checked already (``where='password'``)."""
+        """Hold the answer of a request whose password was checked (``where='password'``)."""
         fault = request.get(_LATE)
         if fault is None:
             return
@@ -857,7 +857,9 @@ class ManagerSimulator:
             token = session.token.encode()
             header = request.headers.get(_TOKEN_HEADER, "").encode()
             cookie = request.cookies.get(_TOKEN_COOKIE, "").encode()
-            if not (secrets.compare_digest(header, token) and secrets.compare_digest(cookie, token)):
+            if not (
+                secrets.compare_digest(header, token) and secrets.compare_digest(cookie, token)
+            ):
                 return False
         session.last_seen = now
         return True
@@ -1079,9 +1081,7 @@ class ManagerSimulator:
             return self._login_form(req, _pages.AUTH_FAILED_TEXT)
         ok = secrets.compare_digest(
             str(form.get("username", "")).encode(), self.username.encode()
-        ) & secrets.compare_digest(
-            str(form.get("password", "")).encode(), self.password.encode()
-        )
+        ) & secrets.compare_digest(str(form.get("password", "")).encode(), self.password.encode())
         verdict = self._check_password(ok)
         if verdict == "locked":
             return self._html(200, _pages.locked_page(self._lock_minutes()))
