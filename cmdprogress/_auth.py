@@ -2,10 +2,13 @@
 
 :class:`CASAuth` and :class:`BasicAuth` are the credential values a user hands
 to :class:`~cmdprogress.Client`.  :class:`Login` (internal) performs the login
-for one open client: one login at a time whatever the number of requests that
-need it, a re-login only when no other request did one since the session
-expired, and a failed login remembered so that later calls fail fast instead of
-locking the account (five wrong passwords in a row lock it).
+for one open client: one attempt at a time in a task of its own whatever the
+number of requests that need it (its outcome shared by all of them), a
+re-login only when no other request did one since the session expired, a
+transient failure shared for a cool-down, a refused login remembered so that
+later calls fail fast, and a budget of password sends whose outcome was a
+failure or unknown kept below the Manager's lockout (five wrong passwords in a
+row lock the account).
 """
 
 from __future__ import annotations
