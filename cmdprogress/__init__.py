@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from . import exceptions
 from ._auth import BasicAuth, CASAuth
 from ._client import Client
+from ._convert import progress_from_dict, progress_to_dict
 from ._http import RetryPolicy, Timeouts
 from ._models import CommandProgress, CommandState, FailedEntity, Step
 from ._policy import PollPolicy
@@ -43,4 +44,6 @@ __all__ = [
     "Watcher",
     "__version__",
     "exceptions",
+    "progress_from_dict",
+    "progress_to_dict",
 ]

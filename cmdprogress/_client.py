@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, overload
 from yarl import URL
 
 from ._auth import BasicAuth, CASAuth, Login, parse_http_url
+from ._checkpoint import read_checkpoint
 from ._convert import decode_action, decode_progress
 from ._http import RetryPolicy, Timeouts, Transport, safe_url
 from ._models import CommandProgress, CommandState
@@ -539,6 +540,7 @@ class Client:
         since: Iterable[CommandProgress] = (),
         close_when_done: bool = True,
         keep_results: bool = True,
+        resume_from: Mapping[str, Any] | None = None,
     ) -> Watcher:
         """A multi-command watch to add ids to and drop ids from while it runs.
 
@@ -547,6 +549,9 @@ class Client:
         A watcher that runs for ever should pass ``keep_results=False``: it
         then keeps no terminal snapshot on ``.results`` (memory stays flat
         however many commands pass through; errors are still kept until raised).
+        ``resume_from`` takes what :meth:`Watcher.checkpoint` returned (in this
+        process or an earlier one): its commands are watched again and only what
+        differs from the last snapshot handed out is delivered (``docs/engine.md``).
 
         Example::
 
@@ -557,6 +562,11 @@ class Client:
                         w.add(await client.start_service("Yarn"))
         """
         ids = [validate_command_id(c) for c in command_ids]
+        since = list(since)
+        if resume_from is not None:
+            resumed = read_checkpoint(resume_from)
+            ids = [*resumed, *ids]
+            since += [p for p in resumed.values() if p is not None]
         return self._open_engine().watcher(
             ids, since=since, close_when_done=close_when_done, keep_results=keep_results
         )

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 import attrs
 import cattrs
 from cattrs.errors import IterableValidationError, IterableValidationNote
-from cattrs.gen import make_dict_structure_fn
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 from cattrs.v import format_exception as _cattrs_format_exception
 
 from ._models import (
@@ -54,13 +54,20 @@ from ._models import (
     FailedEntity,
     Step,
 )
-from .exceptions import MalformedResponseError
+from .exceptions import InvalidArgumentError, MalformedResponseError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from types import ModuleType
 
-__all__ = ["ActionResult", "converter", "decode_action", "decode_progress"]
+__all__ = [
+    "ActionResult",
+    "converter",
+    "decode_action",
+    "decode_progress",
+    "progress_from_dict",
+    "progress_to_dict",
+]
 
 _orjson: ModuleType | None
 try:  # pragma: no cover - which branch runs depends on the environment
@@ -144,6 +151,9 @@ _ALIASES: Final[dict[type, dict[str, str]]] = {
     },
     _WireFailEntity: {"failEntity": "fail_entity", "operationType": "operation_type"},
     Step: {},
+    # The library's own snapshot format (progress_to_dict): the models' field names.
+    FailedEntity: {},
+    CommandProgress: {},
 }
 
 
@@ -234,6 +244,30 @@ def _structure_float(value: Any, _: object) -> float | None:
             return number
         _reject("a finite number", value)
     _reject("a number", value)
+
+
+# Plain ``int`` / ``float`` / ``CommandState`` appear only in the models, i.e. in the
+# library's own snapshot format (progress_to_dict), never on the wire: exact kinds only.
+
+
+def _structure_exact_int(value: Any, _: object) -> int:
+    if value.__class__ is int and _INT_MIN <= value <= _INT_MAX:
+        return value
+    _reject("a whole number within 64 bits", value)
+
+
+def _structure_exact_float(value: Any, _: object) -> float:
+    cls = value.__class__
+    if (cls is float and math.isfinite(value)) or (cls is int and abs(value) < 2**53):
+        return float(value)
+    _reject("a finite number", value)
+
+
+def _structure_state(value: Any, _: object) -> CommandState:
+    state = _STATES.get(value) if value.__class__ is str else None
+    if state is None:
+        _reject(f"one of {', '.join(sorted(_STATES))}", value)
+    return state
 
 
 # --------------------------------------------------------------------------- converter
@@ -361,7 +395,16 @@ def _build_converter() -> cattrs.Converter:
     conv.register_structure_hook_func(lambda t: t == int | None, _structure_int)
     conv.register_structure_hook_func(lambda t: t == float | None, _structure_float)
     conv.register_structure_hook_factory(_is_homogeneous_tuple, _list_hook_factory)
+    conv.register_structure_hook(int, _structure_exact_int)
+    conv.register_structure_hook(float, _structure_exact_float)
+    conv.register_structure_hook(CommandState, _structure_state)
     conv.register_structure_hook_factory(_is_wire_class, _object_hook_factory)
+    # Snapshots to plain data: fields left at their default are omitted (smaller
+    # checkpoints); enums become their value, tuples lists (cattrs' defaults).
+    conv.register_unstructure_hook(
+        CommandProgress,
+        make_dict_unstructure_fn(CommandProgress, conv, _cattrs_omit_if_default=True),
+    )
     return conv
 
 
@@ -374,6 +417,8 @@ _explainer: Final[cattrs.Converter] = converter.copy(detailed_validation=True)
 
 _structure_progress: Final = converter.get_structure_hook(_WireProgress)
 _structure_action: Final = converter.get_structure_hook(_WireAction)
+_structure_snapshot: Final = converter.get_structure_hook(CommandProgress)
+_unstructure_snapshot: Final = converter.get_unstructure_hook(CommandProgress)
 
 
 # --------------------------------------------------------------------------- JSON
@@ -565,3 +610,72 @@ def decode_action(body: bytes, *, url: str = "") -> ActionResult:
 _STATES: Final[dict[str, CommandState]] = {s.value: s for s in CommandState}
 _UNKNOWN: Final = CommandState.UNKNOWN
 _NO_RES_OBJ: Final = _WireResObj()
+
+
+# --------------------------------------------------------------------------- snapshots as data
+
+
+def progress_to_dict(progress: CommandProgress) -> dict[str, Any]:
+    """A snapshot as plain JSON-able data (``progress_from_dict`` reads it back, equal).
+
+    Keys are the field names of :class:`~cmdprogress.CommandProgress`; fields
+    at their default value are left out. The Manager's own key spellings
+    (camelCase or snake_case) are not kept: the values are.
+
+    >>> import json
+    >>> from cmdprogress import CommandProgress, CommandState
+    >>> p = CommandProgress(command_id=7, state=CommandState.IN_PROGRESS, total_progress=40.0)
+    >>> json.dumps(progress_to_dict(p))
+    '{"command_id": 7, "state": "IN_PROGRESS", "total_progress": 40.0}'
+    >>> progress_from_dict(json.loads(json.dumps(progress_to_dict(p)))) == p
+    True
+    """
+    if progress.__class__ is not CommandProgress:
+        raise InvalidArgumentError(
+            "progress", f"expected a CommandProgress, got {type(progress).__name__}"
+        )
+    data: dict[str, Any] = _unstructure_snapshot(progress)
+    return data
+
+
+def progress_from_dict(data: Any, *, argument: str = "data") -> CommandProgress:
+    """Read back what :func:`progress_to_dict` wrote (after a trip through JSON, say).
+
+    Anything else raises :class:`~cmdprogress.exceptions.InvalidArgumentError`
+    naming the path of each wrong value; ``argument`` is the name it carries.
+
+    >>> progress_from_dict({"command_id": 7, "state": "COMPLETE", "total_progress": 100})
+    CommandProgress(command_id=7, state=<CommandState.COMPLETE: 'COMPLETE'>, ...)
+    >>> progress_from_dict({"command_id": "x", "state": "DONE"})
+    Traceback (most recent call last):
+    ...
+    cmdprogress.exceptions.InvalidArgumentError: data: not a snapshot written by \
+progress_to_dict(): expected a whole number within 64 bits, got text 'x' @ $.command_id; \
+expected one of COMPLETE, FAILED, IN_PROGRESS, NEW, UNKNOWN, got text 'DONE' @ $.state
+    """
+    if data.__class__ is dict and "command_id" in data and "state" in data:
+        try:
+            p: CommandProgress = _structure_snapshot(data, CommandProgress)
+        except Exception:  # explained below, with paths
+            pass
+        else:
+            if p.command_id >= 0:
+                return p
+    errors: list[str]
+    if not isinstance(data, dict):
+        errors = [f"expected an object, got {_kind(data)} @ $"]
+    else:
+        errors = [
+            f"missing required field @ $.{k}" for k in ("command_id", "state") if k not in data
+        ]
+        if not errors:
+            try:
+                _explainer.structure(data, CommandProgress)
+            except (cattrs.ClassValidationError, IterableValidationError) as exc:
+                errors = cattrs.transform_error(exc, path="$", format_exception=_format)
+            except Exception as exc:  # pragma: no cover - defensive
+                errors = [f"cannot read ({type(exc).__name__}) @ $"]
+            else:
+                errors = [f"expected a command id (>= 0), got {data['command_id']} @ $.command_id"]
+    shown = "; ".join(errors[:3]) + (f" (and {len(errors) - 3} more)" if len(errors) > 3 else "")
+    raise InvalidArgumentError(argument, f"not a snapshot written by progress_to_dict(): {shown}")

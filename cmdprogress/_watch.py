@@ -67,12 +67,13 @@ import logging
 import random
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import TYPE_CHECKING, Final, Literal, Self, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypeAlias, overload
 
 import anyio
 import attrs
 
 from ._cadence import Cadence
+from ._checkpoint import make_checkpoint
 from ._models import CommandProgress, CommandState
 from .exceptions import (
     ClientClosedError,
@@ -445,6 +446,7 @@ class Watcher(AsyncIterator[CommandProgress]):
         "_inbox",
         "_initial",
         "_keep",
+        "_owed",
         "_raise",
         "_started",
         "_until_done",
@@ -480,6 +482,8 @@ class Watcher(AsyncIterator[CommandProgress]):
         self._keep = keep_results
         self._started = False
         self._closed = False
+        # What the consumer is owed, with the last snapshot it got: the checkpoint.
+        self._owed: dict[int, CommandProgress | None] = {}
         self.results: dict[int, CommandProgress] = {}
         """Terminal snapshots handed out so far, by command id (empty with
         ``keep_results=False``, for watchers that run for ever)."""
@@ -529,6 +533,7 @@ class Watcher(AsyncIterator[CommandProgress]):
                 self.results[cid] = since
             return
         self._engine.register(self._inbox, cid, since)
+        self._owed.setdefault(cid, since)
 
     def discard(self, command_id: int) -> None:
         """Stop watching ``command_id``; snapshots not yet read for it are dropped."""
@@ -538,6 +543,27 @@ class Watcher(AsyncIterator[CommandProgress]):
         if command_id in self._inbox.active:
             self._engine.unregister(self._inbox, command_id)
         self._inbox.drop(command_id)
+        self._owed.pop(command_id, None)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Where this watch stands, as plain JSON-able data, to resume from in a new process.
+
+        The ids it watches, each with the last snapshot handed out (see
+        :mod:`cmdprogress._checkpoint` and ``docs/engine.md``). Store it after
+        handling a snapshot; pass it back as ``client.watcher(resume_from=...)``:
+        nothing handed out before comes again, and nothing that changed since is missed.
+
+        Example::
+
+            async for p in w:
+                handle(p)
+                store.write(json.dumps(w.checkpoint()))
+        """
+        if not self._started:
+            return make_checkpoint(
+                {c: p for c, p in self._initial.items() if p is None or not p.is_terminal}
+            )
+        return make_checkpoint(self._owed)
 
     def _start(self) -> None:
         if self._started:
@@ -605,8 +631,12 @@ class Watcher(AsyncIterator[CommandProgress]):
             if nxt is not None:
                 cid, item = nxt
                 if isinstance(item, CommandProgress):
-                    if item.is_terminal and self._keep:
-                        self.results[cid] = item
+                    if item.is_terminal:
+                        self._owed.pop(cid, None)
+                        if self._keep:
+                            self.results[cid] = item
+                    else:
+                        self._owed[cid] = item
                     return item
                 self.errors[cid] = item
                 continue

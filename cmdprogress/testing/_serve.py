@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import shlex
 import signal
@@ -88,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", type=int, default=4, help="steps of each --commands command")
     s.add_argument("--duration", type=float, default=600.0, help="of each --commands command")
     s.add_argument("--advance", type=int, default=0, help="move every command K snapshots on")
+    s.add_argument(
+        "--control",
+        action="store_true",
+        help="read 'advance_all K' / 'advance ID K' lines on stdin; answer 'ok' or 'error: ...'",
+    )
     s.add_argument("--style", choices=("snake", "camel", "mixed"), default="snake")
     s.add_argument("--fault", choices=sorted(_FAULTS), default="503")
     s.add_argument("--fault-rate", type=float, default=0.0, help="share of progress requests")
@@ -202,7 +208,49 @@ async def serve(args: argparse.Namespace, *, stop: asyncio.Event | None = None) 
         # Only now: whoever reads the URL may signal us at once.
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
-        await stop.wait()
+        if args.control:
+            control = asyncio.create_task(_control(sim))
+            try:
+                await stop.wait()
+            finally:
+                control.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await control
+        else:
+            await stop.wait()
+
+
+def _apply(sim: ManagerSimulator, line: str) -> str:
+    """Run one control line: ``advance_all K`` or ``advance ID K``; the answer to print."""
+    words = line.split()
+    try:
+        if len(words) == 2 and words[0] == "advance_all":
+            sim.advance_all(int(words[1]))
+        elif len(words) == 3 and words[0] == "advance":
+            sim.advance(int(words[1]), int(words[2]))
+        else:
+            return (
+                f"error: unknown control line {line.strip()!r}; "
+                "use 'advance_all K' or 'advance ID K'"
+            )
+    except (ValueError, KeyError, LookupError) as exc:
+        return f"error: {exc}"
+    return "ok"
+
+
+async def _control(sim: ManagerSimulator) -> None:
+    """Serve control lines from stdin until it closes (``--control``)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+    )
+    try:
+        while line := (await reader.readline()).decode():
+            sys.stdout.write(_apply(sim, line) + "\n")
+            sys.stdout.flush()
+    finally:
+        transport.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
