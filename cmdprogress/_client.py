@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
     import aiohttp
 
+    from ._convert import ActionResult
+    from .instrumentation._hooks import Instrumentation
+
 __all__ = ["Client", "validate_command_id", "validate_since"]
 
 logger = logging.getLogger("cmdprogress.client")
@@ -218,6 +221,9 @@ class Client:
         self._maintain_prefix = base + "/web/v1/maintain/cluster/"
         self._config_prefix = base + "/web/v1/config/cluster/"
 
+    _instrumentation: Instrumentation | None = None
+    """Set by an integration's ``instrument_client`` (``cmdprogress.instrumentation``)."""
+
     def __repr__(self) -> str:
         state = "open" if self._transport is not None else "closed"
         return (
@@ -268,6 +274,10 @@ class Client:
         ssl = self._ssl_context()
         stack = contextlib.AsyncExitStack()
         self._stack = stack
+        inst = self._instrumentation
+        trace_configs = self._trace_configs
+        if inst is not None:
+            trace_configs = [*(trace_configs or ()), *inst.trace_configs()]
         try:
             transport = Transport(
                 self._base_url,
@@ -276,22 +286,39 @@ class Client:
                 retry=self._retry,
                 timeout=self._timeout,
                 max_body_size=self._max_body_size,
-                trace_configs=self._trace_configs,
+                trace_configs=trace_configs,
                 stats=self.stats,
                 pacer=self._pacer,
             )
             stack.push_async_callback(transport.close)
             if self._auth is not None:
-                login = Login(self._auth, transport, self._base_url, self.stats)
+                make_login = Login if inst is None else inst.login
+                login = make_login(self._auth, transport, self._base_url, self.stats)
                 transport.keeper = login
                 stack.push_async_callback(login.aclose)  # before the transport closes
             self._transport = transport
             self._engine = await stack.enter_async_context(Engine(self))
+            if inst is not None:
+                # Instance attributes over the methods: only an instrumented client
+                # goes through the spans; the others pay nothing per poll.
+                self._poll_progress = inst.wrap_poll(  # type: ignore[method-assign,assignment]
+                    Client._poll_progress.__get__(self)
+                )
+                self._send_action = inst.wrap_action(  # type: ignore[method-assign,assignment]
+                    Client._send_action.__get__(self)
+                )
+                inst.opened(self)
+                stack.callback(self._uninstrument, inst)
         except BaseException:
             self._transport = self._engine = self._stack = None
             await stack.aclose()
             raise
         return self
+
+    def _uninstrument(self, inst: Instrumentation) -> None:
+        vars(self).pop("_poll_progress", None)
+        vars(self).pop("_send_action", None)
+        inst.closed(self)
 
     async def __aexit__(
         self,
@@ -444,7 +471,8 @@ class Client:
         url = f"{self._maintain_prefix}{cluster}/service/{name}/{verb}"
         return await self._action(url, {"user_password": None, "only_self": True})
 
-    async def _action(self, url: str, body: Mapping[str, Any]) -> int:
+    async def _send_action(self, url: str, body: Mapping[str, Any]) -> ActionResult:
+        """POST an action and decode the answer (accepted or not)."""
         transport = self._open_transport()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("action POST %s", url)
@@ -452,10 +480,13 @@ class Client:
             "POST", URL(url, encoded=True), idempotent=False, json_body=body
         )
         try:
-            result = decode_action(answer.body, url=url)
+            return decode_action(answer.body, url=url)
         except BaseException:
             self.stats.errors += 1
             raise
+
+    async def _action(self, url: str, body: Mapping[str, Any]) -> int:
+        result = await self._send_action(url, body)
         if result.state is CommandState.FAILED or result.id < 0:
             self.stats.errors += 1
             detail = result.error_description or "no description"
