@@ -1,9 +1,11 @@
 """Run every benchmark and write ``benchmarks/RESULTS.md``: ``python -m benchmarks``.
 
 Options: ``--quick`` (tiny sizes, seconds; figures meaningless, for smoke
-tests), ``--only overhead,scale,freshness,simulator,decode`` (a subset),
+tests), ``--only overhead,scale,freshness,simulator,decode,otel`` (a subset),
 ``--out PATH`` (where to write the results; default ``benchmarks/RESULTS.md``).
 Profiles and raw figures go to ``benchmarks/.out/`` (not committed).
+``python -m benchmarks otel [--quick]`` runs only the tracing cost and rewrites
+only its section of RESULTS.md.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("overhead", "scale", "freshness", "simulator", "decode")
+PARTS = ("overhead", "scale", "freshness", "simulator", "decode", "otel")
 
 
 def _capture(label: str, module: str, results: Results, *argv: str) -> None:
@@ -59,7 +61,7 @@ def run(argv: Sequence[str] | None = None) -> Results:
     out_dir = HERE / ".out"
     started = time.perf_counter()
 
-    from . import freshness, overhead, scale
+    from . import freshness, otel_cost, overhead, scale
 
     steps: dict[str, Callable[[], None]] = {
         "overhead": lambda: asyncio.run(overhead.run(results, quick=args.quick, out_dir=out_dir)),
@@ -74,6 +76,7 @@ def run(argv: Sequence[str] | None = None) -> Results:
         "decode": lambda: _capture(
             "6. Decoding cost (converter)", "benchmarks.decode_bench", results
         ),
+        "otel": lambda: asyncio.run(otel_cost.run(results, quick=args.quick)),
     }
     for part in parts:
         t0 = time.perf_counter()
@@ -92,6 +95,11 @@ def run(argv: Sequence[str] | None = None) -> Results:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 when every part ran (targets missed are findings, not failures)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["otel"]:
+        from . import otel_cost
+
+        return otel_cost.main(args[1:])
     results = run(argv)
     return 1 if results.errors else 0
 

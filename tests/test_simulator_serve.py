@@ -260,3 +260,48 @@ async def test_service_names_are_the_managers_and_an_unknown_one_lists_them() ->
     assert answers[2]["error_description"].startswith("Service NoSuch does not exist. Services: ")
     for name in ("HDFS", "Yarn", "ZooKeeper", "Kafka", "Hive", "HBase", "Spark2x", "Flink"):
         assert name in answers[2]["error_description"]
+
+
+async def test_serve_control_lines_move_commands_and_refuse_nonsense() -> None:
+    """--control: 'advance_all K' / 'advance ID K' answer ok and move the commands; anything
+    else answers an error line and the server keeps serving."""
+    cmd = [
+        sys.executable, "-m", "cmdprogress.testing", "serve", "--clock", "manual",
+        "--commands", "2", "--steps", "2", "--control",
+    ]  # fmt: skip
+    async with await anyio.open_process(cmd) as proc:
+        assert proc.stdout is not None
+        assert proc.stdin is not None
+        out = BufferedByteReceiveStream(proc.stdout)
+
+        async def line() -> str:
+            return (await out.receive_until(b"\n", 4096)).decode()
+
+        async def say(text: str) -> str:
+            assert proc.stdin is not None
+            await proc.stdin.send(text.encode() + b"\n")
+            return await line()
+
+        with anyio.fail_after(20):
+            url = await line()
+            for _ in range(4):
+                await line()
+            answers = [
+                await say("dance"),
+                await say("advance 99 1"),
+                await say("advance_all x"),
+                await say("advance 2 9"),
+                await say("advance_all 1"),
+            ]
+            states = []
+            async with aiohttp.ClientSession() as http:
+                for cid in (1, 2):
+                    async with http.get(f"{url}/web/v1/common/command/{cid}/progress") as resp:
+                        states.append(json.loads(await resp.read())["state"])
+            proc.send_signal(signal.SIGTERM)
+            assert await proc.wait() == 0
+    assert answers[0].startswith("error: unknown control line 'dance'")
+    assert answers[1] == "error: 'no command 99 in this simulator'"
+    assert answers[2].startswith("error: invalid literal")
+    assert answers[3:] == ["ok", "ok"]
+    assert states == ["IN_PROGRESS", "COMPLETE"]

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 import aiohttp
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import CallbackOptions, NoOpMeterProvider, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import __version__
@@ -156,10 +156,14 @@ class _OpenTelemetry:
     """The :class:`~cmdprogress.instrumentation._hooks.Instrumentation` of OpenTelemetry."""
 
     def __init__(
-        self, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None
+        self,
+        tracer_provider: TracerProvider | None,
+        meter_provider: MeterProvider | None,
+        http_metrics: bool,
     ) -> None:
         self._tracer_provider = tracer_provider
         self._meter_provider = meter_provider
+        self._http_metrics = http_metrics
         self._tracer = trace.get_tracer("cmdprogress", __version__, tracer_provider)
         provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
         found = _METRICS.get(provider)
@@ -174,7 +178,7 @@ class _OpenTelemetry:
         http = create_trace_config(
             url_filter=_strip_query,
             tracer_provider=self._tracer_provider,
-            meter_provider=self._meter_provider,
+            meter_provider=self._meter_provider if self._http_metrics else NoOpMeterProvider(),
         )
         return [http, tally]
 
@@ -289,11 +293,15 @@ def instrument_client(
     *,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
+    http_metrics: bool = True,
 ) -> Client:
     """Make ``client`` report to OpenTelemetry; call it before ``async with client``.
 
     ``tracer_provider`` / ``meter_provider`` default to the global ones
-    (``opentelemetry.trace.set_tracer_provider`` ...). Returns ``client``.
+    (``opentelemetry.trace.set_tracer_provider`` ...). ``http_metrics=False``
+    leaves out the aiohttp instrumentation's request-duration histogram, the
+    largest part of the cost per poll (``benchmarks/RESULTS.md``, section 7).
+    Returns ``client``.
 
     Example::
 
@@ -311,5 +319,5 @@ def instrument_client(
         raise InvalidArgumentError(
             "client", "is already open; instrument it before `async with client:`"
         )
-    client._instrumentation = _OpenTelemetry(tracer_provider, meter_provider)
+    client._instrumentation = _OpenTelemetry(tracer_provider, meter_provider, http_metrics)
     return client
