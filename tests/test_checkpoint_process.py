@@ -118,17 +118,23 @@ async def test_a_watch_killed_mid_run_resumes_from_its_checkpoint(tmp_path: path
     last_index = {cid: len(decoded[cid]) - 1 for cid in cids}
     index = {cid: _first_index(t) for cid, t in zip(cids, timelines, strict=True)}
 
-    # Choose the kill round from the timelines: one after which some commands
-    # have ended, some end during the downtime and some only after the restart.
-    def ends(cid: int, rounds: int) -> int:
+    # Odd commands move in the kill round and while no process runs; even ones stand
+    # still then (resuming must not hand out their stored snapshot again). The kill
+    # round is chosen from the timelines so that some commands ended before it, some
+    # odd ones end while down, and some of each kind are still running afterwards.
+    moving = [c for c in cids if c % 2 == 1]
+
+    def left(cid: int, rounds: int) -> int:
+        """Snapshots left after ``rounds`` full rounds."""
         return last_index[cid] - index[cid] - rounds
 
     kill_round = next(
         k
         for k in range(1, 20)
-        if any(ends(c, k) < 0 for c in cids)
-        and any(0 < ends(c, k) <= DOWN_STEPS for c in cids)
-        and any(ends(c, k) > DOWN_STEPS + 1 for c in cids)
+        if any(left(c, k - 1) <= 0 for c in cids)
+        and any(0 < left(c, k) <= DOWN_STEPS for c in moving)
+        and any(left(c, k) > DOWN_STEPS + 1 for c in moving)
+        and any(left(c, k - 1) > 1 for c in cids if c not in moving)
     )
 
     serve = await _spawn("-m", "cmdprogress.testing", *SERVE_ARGS, stdin=True)
@@ -143,12 +149,15 @@ async def test_a_watch_killed_mid_run_resumes_from_its_checkpoint(tmp_path: path
             def current() -> dict[int, CommandProgress]:
                 return {cid: decoded[cid][index[cid]] for cid in cids}
 
-            async def advance(steps: int) -> None:
+            async def advance(steps: int, only: list[int] | None = None) -> None:
                 assert serve.proc.stdin is not None
-                serve.proc.stdin.write(f"advance_all {steps}\n".encode())
+                lines = [f"advance_all {steps}"] if only is None else []
+                lines += [f"advance {cid} {steps}" for cid in only or ()]
+                serve.proc.stdin.write("".join(f"{line}\n" for line in lines).encode())
                 await serve.proc.stdin.drain()
-                assert await serve.line() == "ok"
-                for cid in cids:
+                for _ in lines:
+                    assert await serve.line() == "ok"
+                for cid in cids if only is None else only:
                     index[cid] = min(index[cid] + steps, last_index[cid])
 
             ids = [str(c) for c in cids]
@@ -161,12 +170,12 @@ async def test_a_watch_killed_mid_run_resumes_from_its_checkpoint(tmp_path: path
                 await advance(1)
                 await w1.catch_up(current())
             # Mid-run: the next round of changes is being delivered when SIGKILL lands.
-            await advance(1)
+            await advance(1, only=moving)
             await w1.next_delivery()
             w1.proc.proc.send_signal(signal.SIGKILL)
             assert await w1.proc.proc.wait() == -signal.SIGKILL
 
-            await advance(DOWN_STEPS)  # changes while nobody watches
+            await advance(DOWN_STEPS, only=moving)  # changes while nobody watches
             at_restart = dict(index)
             first = _load(state1)
             checkpoint = first["checkpoint"]
@@ -198,6 +207,7 @@ async def test_a_watch_killed_mid_run_resumes_from_its_checkpoint(tmp_path: path
 
     skipped_total = 0
     ended_while_down = 0
+    unchanged = 0
     for cid in cids:
         # One uninterrupted watch: every distinct snapshot from the first index on.
         full: list[CommandProgress] = []
@@ -218,20 +228,26 @@ async def test_a_watch_killed_mid_run_resumes_from_its_checkpoint(tmp_path: path
             continue
         # Skipped: exactly what changed between the last snapshot the first process
         # stored and the one current at the restart.
-        last_stored = full.index(mine1[-1]) if mine1 else -1
+        last_stored = full.index(mine1[-1])
         restart_pos = full.index(decoded[cid][at_restart[cid]])
-        assert mine2[0] == full[restart_pos]
-        assert positions == [*range(last_stored + 1), *range(restart_pos, len(full))]
+        resumed_at = max(restart_pos, last_stored + 1)  # unchanged: the next change
+        if cid not in moving:
+            assert restart_pos == last_stored  # it stood still: nothing handed out twice
+            unchanged += 1
+        assert mine2[0] == full[resumed_at]
+        assert positions == [*range(last_stored + 1), *range(resumed_at, len(full))]
         for pos in range(last_stored + 1, restart_pos):
             assert full[pos].state in {full[last_stored].state, full[restart_pos].state}
-        skipped_total += restart_pos - last_stored - 1
-        if full[restart_pos].is_terminal:
+        skipped_total += max(restart_pos - last_stored - 1, 0)
+        if full[restart_pos].is_terminal and restart_pos > last_stored:
             ended_while_down += 1
             assert mine2 == [full[-1]]
     assert ended_while_down >= 1
+    assert unchanged >= 1
     print(  # the figures of the closing note (pytest -s shows them)
         f"\nresume: {len(cids)} commands, {len(got1)} delivered before SIGKILL, "
         f"{len(got2)} after, {skipped_total} skipped while down, {ended_while_down} ended "
-        f"while down; checkpoint {checkpoint_bytes} B for {len(owed)} commands "
+        f"while down, {unchanged} unchanged; checkpoint {checkpoint_bytes} B for "
+        f"{len(owed)} commands "
         f"({checkpoint_bytes / max(len(owed), 1):.0f} B each); {time.monotonic() - started:.1f}s"
     )
