@@ -131,3 +131,21 @@ def handle(error: Exception) -> str:
     if isinstance(error, exc.ClientClosedError | exc.AuthenticationError):
         return str(error)
     return cmdprogress.__version__
+
+
+async def restart_and_trace(url: str, stored: str) -> str:
+    """Checkpoints, snapshots as data and OpenTelemetry (issue 14), typed."""
+    import json
+
+    from cmdprogress.instrumentation.otel import instrument_client
+
+    client: Client = instrument_client(Client(url), http_metrics=False)
+    async with client:
+        resume: dict[str, object] = json.loads(stored)
+        async with client.watcher(resume_from=resume, keep_results=False) as w:
+            async for p in w:
+                data: dict[str, object] = cmdprogress.progress_to_dict(p)
+                back: CommandProgress = cmdprogress.progress_from_dict(data)
+                assert back == p
+                stored = json.dumps(w.checkpoint())
+    return stored

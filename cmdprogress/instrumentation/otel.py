@@ -172,15 +172,15 @@ class _OpenTelemetry:
         self._metrics = found
 
     def trace_configs(self) -> list[aiohttp.TraceConfig]:
-        tally = aiohttp.TraceConfig()
-        tally.on_request_end.append(_on_end)
-        tally.on_request_exception.append(_on_exception)
         http = create_trace_config(
             url_filter=_strip_query,
             tracer_provider=self._tracer_provider,
             meter_provider=self._meter_provider if self._http_metrics else NoOpMeterProvider(),
         )
-        return [http, tally]
+        # The retry tally rides on the same trace config: aiohttp pays per config per request.
+        http.on_request_end.append(_on_end)
+        http.on_request_exception.append(_on_exception)
+        return [http]
 
     def _span(self, name: str, attributes: dict[str, Any]) -> Any:
         return self._tracer.start_as_current_span(
