@@ -275,7 +275,9 @@ async def test_serve_control_lines_move_commands_and_refuse_nonsense() -> None:
         out = BufferedByteReceiveStream(proc.stdout)
 
         async def line() -> str:
-            return (await out.receive_until(b"\n", 4096)).decode()
+            while (text := (await out.receive_until(b"\n", 4096)).decode()).startswith("#"):
+                pass  # the hint lines after the header
+            return text
 
         async def say(text: str) -> str:
             assert proc.stdin is not None

@@ -31,7 +31,6 @@ import contextvars
 import weakref
 from typing import TYPE_CHECKING, Any, Final
 
-import aiohttp
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 from opentelemetry.metrics import CallbackOptions, NoOpMeterProvider, Observation
@@ -46,6 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping
     from types import SimpleNamespace
 
+    import aiohttp
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import TracerProvider
     from yarl import URL
