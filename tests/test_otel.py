@@ -182,11 +182,13 @@ async def test_a_refused_action_and_a_failed_login_are_error_spans() -> None:
 
 @pytest.mark.anyio
 async def test_a_failing_poll_counts_its_retries() -> None:
-    """A poll whose every attempt fails is an ERROR span; retry_count = attempts - 1."""
+    """A poll whose every attempt fails (a connection reset mid-answer, then 502s) is an
+    ERROR span; retry_count = attempts - 1."""
     tel = Telemetry()
     async with ManagerSimulator() as sim:
         cid = sim.add_command(Timeline.build(steps=1, duration=10.0))
-        sim.faults.inject(Fault.status(502), times=3, command_id=cid)
+        sim.faults.inject(Fault.reset(), times=1, command_id=cid)
+        sim.faults.inject(Fault.status(502), times=2, command_id=cid)
         async with tel.instrument(Client(sim.url, poll=FAST, retry=QUICK_RETRY)) as client:
             async for p in client.watch(cid):
                 if p.state.value == "NEW":

@@ -39,7 +39,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .. import __version__
 from .._auth import BasicAuth, CASAuth, Login
 from .._models import CommandState
-from ..exceptions import ConnectError, HTTPStatusError, InvalidArgumentError, RequestTimeoutError
+from ..exceptions import InvalidArgumentError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = ["instrument_client"]
 
-_TRANSIENT: Final = frozenset({429, 500, 502, 503, 504})
+_EXPIRED: Final = frozenset({302, 401})
 _CLIENT_COUNTERS: Final = ("requests", "retries", "errors", "logins", "relogins", "throttled")
 _WATCH_COUNTERS: Final = (
     "polls",
@@ -75,12 +75,23 @@ _GAUGES: Final = (("client", "in_flight"), ("watch", "watched"), ("watch", "watc
 
 
 class _Tally:
-    """HTTP attempts of one span that failed transiently (aiohttp's trace fills it)."""
+    """The HTTP requests of one span, as aiohttp's trace reports them: its retries.
 
-    __slots__ = ("failed",)
+    A request sent again to the same method and URL is a retry, unless the
+    answer before it said the session expired (302 to the login page, 401):
+    that repeat follows a re-login and is no retry.
+    """
+
+    __slots__ = ("expired", "sent")
 
     def __init__(self) -> None:
-        self.failed = 0
+        self.sent: dict[tuple[str, str], int] = {}
+        self.expired: dict[tuple[str, str], int] = {}
+
+    @property
+    def retries(self) -> int:
+        expired = self.expired
+        return sum(max(n - 1 - expired.get(key, 0), 0) for key, n in self.sent.items())
 
 
 _TALLY: contextvars.ContextVar[_Tally | None] = contextvars.ContextVar(
@@ -88,24 +99,20 @@ _TALLY: contextvars.ContextVar[_Tally | None] = contextvars.ContextVar(
 )
 
 
-async def _on_end(_s: Any, _ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams) -> None:
-    tally = _TALLY.get()
-    if tally is not None and params.response.status in _TRANSIENT:
-        tally.failed += 1
-
-
-async def _on_exception(_s: Any, _ctx: SimpleNamespace, _p: object) -> None:
+async def _on_start(
+    _s: Any, _ctx: SimpleNamespace, params: aiohttp.TraceRequestStartParams
+) -> None:
     tally = _TALLY.get()
     if tally is not None:
-        tally.failed += 1
+        key = (params.method, str(params.url))
+        tally.sent[key] = tally.sent.get(key, 0) + 1
 
 
-def _retries(tally: _Tally, error: BaseException | None) -> int:
-    """Failed attempts that were tried again: all but a last one that ended the call."""
-    last_failed = isinstance(error, ConnectError | RequestTimeoutError) or (
-        isinstance(error, HTTPStatusError) and error.status in _TRANSIENT
-    )
-    return max(tally.failed - last_failed, 0)
+async def _on_end(_s: Any, _ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams) -> None:
+    tally = _TALLY.get()
+    if tally is not None and params.response.status in _EXPIRED:
+        key = (params.method, str(params.url))
+        tally.expired[key] = tally.expired.get(key, 0) + 1
 
 
 def _strip_query(url: URL) -> str:
@@ -178,8 +185,8 @@ class _OpenTelemetry:
             meter_provider=self._meter_provider if self._http_metrics else NoOpMeterProvider(),
         )
         # The retry tally rides on the same trace config: aiohttp pays per config per request.
+        http.on_request_start.append(_on_start)
         http.on_request_end.append(_on_end)
-        http.on_request_exception.append(_on_exception)
         return [http]
 
     def _span(self, name: str, attributes: dict[str, Any]) -> Any:
@@ -201,8 +208,8 @@ class _OpenTelemetry:
                 token = _TALLY.set(tally)
                 try:
                     p, new = await poll(cid, previous, digest)
-                except BaseException as e:
-                    span.set_attribute("cmdprogress.retry_count", _retries(tally, e))
+                except BaseException:
+                    span.set_attribute("cmdprogress.retry_count", tally.retries)
                     raise
                 finally:
                     _TALLY.reset(token)
@@ -211,7 +218,7 @@ class _OpenTelemetry:
                         "cmdprogress.command.state": p.raw_state,
                         "cmdprogress.command.progress": p.total_progress,
                         "cmdprogress.command.changed": p is not previous and p != previous,
-                        "cmdprogress.retry_count": tally.failed,
+                        "cmdprogress.retry_count": tally.retries,
                     }
                 )
                 return p, new
@@ -226,8 +233,8 @@ class _OpenTelemetry:
                 token = _TALLY.set(tally)
                 try:
                     result = await send(url, body)
-                except BaseException as e:
-                    span.set_attribute("cmdprogress.retry_count", _retries(tally, e))
+                except BaseException:
+                    span.set_attribute("cmdprogress.retry_count", tally.retries)
                     raise
                 finally:
                     _TALLY.reset(token)
@@ -235,7 +242,7 @@ class _OpenTelemetry:
                     {
                         "cmdprogress.command.id": result.id,
                         "cmdprogress.command.state": result.raw_state,
-                        "cmdprogress.retry_count": tally.failed,
+                        "cmdprogress.retry_count": tally.retries,
                     }
                 )
                 if result.state is CommandState.FAILED or result.id < 0:
@@ -259,12 +266,12 @@ class _OpenTelemetry:
             token = _TALLY.set(tally)
             try:
                 await run
-            except BaseException as e:
-                span.set_attribute("cmdprogress.retry_count", _retries(tally, e))
+            except BaseException:
+                span.set_attribute("cmdprogress.retry_count", tally.retries)
                 raise
             finally:
                 _TALLY.reset(token)
-            span.set_attribute("cmdprogress.retry_count", tally.failed)
+            span.set_attribute("cmdprogress.retry_count", tally.retries)
 
 
 class _TracedLogin(Login):
