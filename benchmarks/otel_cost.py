@@ -186,11 +186,11 @@ async def run(results: Results, *, quick: bool = False) -> None:
     )
     machinery = median["off + empty TraceConfig"] - base
     section.findings += [
-        f"Of that, aiohttp's own tracing machinery (signals sent on every request once any "
-        f"`TraceConfig` is set) is {fmt(machinery, 1)} us per poll, OpenTelemetry or not.",
         f"Traced, a poll costs {fmt(ratio(median['on'], base))}x the CPU of an uninstrumented "
         f"one ({fmt(on_cost, 1)} us more: the poll span, the aiohttp instrumentation's HTTP "
         "span and its duration histogram).",
+        f"Of that, aiohttp's own tracing machinery (signals sent on every request once any "
+        f"`TraceConfig` is set) is {fmt(machinery, 1)} us per poll, OpenTelemetry or not.",
         f"Without the aiohttp instrumentation's duration histogram (`http_metrics=False`) "
         f"the added cost is {fmt(no_hist, 1)} us per poll "
         f"({fmt(ratio(median['on, no HTTP histogram'], base))}x).",
