@@ -638,6 +638,25 @@ def progress_to_dict(progress: CommandProgress) -> dict[str, Any]:
     return data
 
 
+_CAPS: Final = (("steps", MAX_STEPS), ("failed_entities", MAX_FAILED_ENTITIES))
+
+
+def _over_caps(data: dict[str, Any]) -> bool:
+    """More steps or failed instances than a snapshot keeps (what we wrote never has)."""
+    return any(data.get(key).__class__ is list and len(data[key]) > cap for key, cap in _CAPS)
+
+
+def _snapshot_limits(data: dict[str, Any]) -> list[str]:
+    """What a structured snapshot breaks of the models' rules (its id, the caps on lists)."""
+    errors = []
+    if data["command_id"] < 0:
+        errors.append(f"expected a command id (>= 0), got {data['command_id']} @ $.command_id")
+    for key, cap in _CAPS:
+        if data.get(key).__class__ is list and len(data[key]) > cap:
+            errors.append(f"expected at most {cap} items, got {len(data[key])} @ $.{key}")
+    return errors
+
+
 def progress_from_dict(data: Any, *, argument: str = "data") -> CommandProgress:
     """Read back what :func:`progress_to_dict` wrote (after a trip through JSON, say).
 
@@ -653,7 +672,7 @@ def progress_from_dict(data: Any, *, argument: str = "data") -> CommandProgress:
 progress_to_dict(): expected a whole number within 64 bits, got text 'x' @ $.command_id; \
 expected one of COMPLETE, FAILED, IN_PROGRESS, NEW, UNKNOWN, got text 'DONE' @ $.state
     """
-    if data.__class__ is dict and "command_id" in data and "state" in data:
+    if data.__class__ is dict and "command_id" in data and "state" in data and not _over_caps(data):
         try:
             p: CommandProgress = _structure_snapshot(data, CommandProgress)
         except Exception:  # explained below, with paths
@@ -676,6 +695,6 @@ expected one of COMPLETE, FAILED, IN_PROGRESS, NEW, UNKNOWN, got text 'DONE' @ $
             except Exception as exc:  # pragma: no cover - defensive
                 errors = [f"cannot read ({type(exc).__name__}) @ $"]
             else:
-                errors = [f"expected a command id (>= 0), got {data['command_id']} @ $.command_id"]
+                errors = _snapshot_limits(data)
     shown = "; ".join(errors[:3]) + (f" (and {len(errors) - 3} more)" if len(errors) > 3 else "")
     raise InvalidArgumentError(argument, f"not a snapshot written by progress_to_dict(): {shown}")

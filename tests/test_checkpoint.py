@@ -23,6 +23,7 @@ from cmdprogress import (
 )
 from cmdprogress._checkpoint import FORMAT, read_checkpoint
 from cmdprogress._convert import decode_progress
+from cmdprogress._models import MAX_STEPS
 from cmdprogress.exceptions import InvalidArgumentError
 from cmdprogress.testing import ManagerSimulator, Timeline
 
@@ -46,6 +47,8 @@ snapshots = st.builds(
     cluster_id=st.none() | whole,
     raw_state=text,
     wire_id=whole,
+    steps_omitted=st.integers(min_value=0, max_value=2**63 - 1),
+    failed_entities_omitted=st.integers(min_value=0, max_value=2**63 - 1),
 )
 
 
@@ -89,6 +92,10 @@ def test_fields_at_their_default_are_left_out() -> None:
         ({"command_id": 1, "state": "NEW", "error_code": 1.5}, "@ $.error_code"),
         ({"command_id": 1, "state": "NEW", "steps": [{"name": 3}]}, "@ $.steps[0].name"),
         ({"command_id": 1, "state": "NEW", "failed_entities": {}}, "@ $.failed_entities"),
+        (
+            {"command_id": 1, "state": "NEW", "steps": [{"name": "s"}] * (MAX_STEPS + 1)},
+            f"expected at most {MAX_STEPS} items, got {MAX_STEPS + 1} @ $.steps",
+        ),
     ],
 )
 def test_anything_else_is_refused_with_its_path(data: Any, message: str) -> None:
