@@ -9,14 +9,25 @@ result always lies within ``[interval, max_interval]`` of the
 The rule
 ========
 
-- **Not moving** (``NEW``, ``UNKNOWN`` states such as ``WAITING``, or an
-  ``IN_PROGRESS`` command before its period is known): the delay starts at
-  ``interval`` after a change and grows by ``backoff`` after each unchanged
-  poll, up to ``max_interval``; spread by ``±jitter``.
-- **Moving steadily.** While a command is ``IN_PROGRESS`` each change is known
-  to have happened between the poll before it was seen (when that poll was
-  sent) and the poll that saw it (when it was answered). Taking the changes to
-  come evenly spaced, the last few of those brackets (at most :data:`KEEP`)
+This is the web crawler's freshness problem (Cho and Garcia-Molina): estimate
+how often each source changes from what the polls saw, and spend requests
+where a change is due. A change is known only to lie between the poll before
+it (sent) and the poll that saw it (answered); every estimate below works on
+those brackets.
+
+- **Not moving** (``NEW``, ``UNKNOWN`` states such as ``WAITING``): the delay
+  grows by ``backoff`` after each unchanged poll, from ``interval`` up to
+  ``max_interval``; spread by ``±jitter``. After a change it resumes on the
+  scale of that change: at :data:`RESTART` times the time the change took to
+  come (from the previous one, or from the first poll), not at ``interval``,
+  since a command that took a minute to move is unlikely to move again in a
+  second (a quick one comes back to ``interval``).
+- **Moving, pace unknown** (``IN_PROGRESS`` before its period is known, or
+  overdue past its window): the same back-off, but never above
+  :data:`MOVING` times ``max_interval``: a running command is known to be
+  going somewhere, and its next change is what the consumer waits for.
+- **Moving steadily.** Taking the changes of an ``IN_PROGRESS`` command to
+  come evenly spaced, the brackets of the last few (at most :data:`KEEP`)
   bound both the period and the instant of the next change: a window
   ``[earliest, latest]``. A skipped change (two in one poll) is recognised by
   the progress step being a multiple of the smallest one seen. When a change
@@ -29,13 +40,24 @@ The rule
   change. Nothing is polled before the window opens except to respect
   ``max_interval`` (long waits are cut into equal parts no longer than it).
   A change overdue past the window's end goes back to the back-off above.
-- **The end** matters most: when progress extrapolated at the command's mean
-  rate reaches 100 % before the next change's window closes, the first look
-  is at :data:`END` of the extrapolated time, then the window as usual.
+- **The end** matters most (it is what orchestration waits for), and it
+  comes only once, so nothing can be learnt from it: when progress
+  extrapolated at the command's mean rate reaches 100 % before the next
+  change's window closes, that extrapolated time ``eta`` opens an end window
+  ``[END * eta, eta]`` after the last change, polled every
+  :data:`END_STEP` ``* eta`` (at least ``interval``): an end that comes
+  anywhere in it is seen within ``END_STEP * eta``, for about
+  ``(1 - END) / END_STEP`` polls once per command. After the window, the
+  next change's window as usual.
 - **Jitter.** Back-off delays are spread by ``±jitter``; polls aimed at a
-  predicted change are only ever late, by up to ``jitter * interval``, so
-  commands started together still drift apart without polling before the
-  change they wait for.
+  predicted change or at the end window are only ever late, by up to
+  ``jitter * interval``, so commands started together still drift apart
+  without polling before the change they wait for.
+
+The constants were chosen on the seeded workload of the freshness benchmark,
+replayed offline through this class (``python -m benchmarks.replay``), as
+the points with the lowest lag at equal cost against every fixed interval
+(``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -52,16 +74,22 @@ if TYPE_CHECKING:
     from ._models import CommandProgress
     from ._policy import PollPolicy
 
-__all__ = ["END", "KEEP", "Cadence"]
+__all__ = ["END", "END_STEP", "KEEP", "MOVING", "RESTART", "Cadence"]
 
 KEEP = 8
+"""Changes of a steady run remembered to estimate its period (3 floats each)."""
 # Progress steps smaller than this are float noise, not a unit of progress.
 _MIN_QUANTUM = 1e-6
 # The most changes one poll may be taken to have skipped (bounds the estimate).
 _MAX_SKIPPED = 64
-"""Changes of a steady run remembered to estimate its period (3 floats each)."""
-END = 0.6
-"""Fraction of the extrapolated time to the end at which the end is first looked for."""
+END = 0.4
+"""Fraction of the extrapolated time to the end at which the end window opens."""
+END_STEP = 0.05
+"""Polls in the end window are this fraction of the extrapolated time apart (>= ``interval``)."""
+RESTART = 0.5
+"""After a change, the back-off resumes at this fraction of the time the change took to come."""
+MOVING = 1 / 3
+"""The longest wait of an ``IN_PROGRESS`` command with no change predicted, x ``max_interval``."""
 
 _INF = math.inf
 
@@ -92,7 +120,10 @@ class Cadence:
         "_due_hi",
         "_due_lo",
         "_end_at",
+        "_end_hi",
+        "_end_step",
         "_marks",
+        "_moving",
         "_period",
         "_quantum",
         "_run_at",
@@ -106,6 +137,7 @@ class Cadence:
         self._changed_at = -_INF  # about when the last change happened
         self._run_at = 0.0  # about when the steady run began, and its progress then
         self._run_progress = 0.0
+        self._moving = False  # the last answer was IN_PROGRESS
         self._marks: array.array[float] = array.array("d")
         self._reset_run()
 
@@ -115,7 +147,8 @@ class Cadence:
         self._period = 0.0  # estimated time between changes (0: unknown)
         self._quantum = 0.0  # the smallest progress step seen (0: none yet)
         self._due_lo = self._due_hi = _INF  # window of the next change (inf: unknown)
-        self._end_at = _INF  # when to look for the end first (inf: not yet)
+        self._end_at = self._end_hi = _INF  # the end window (inf: not expected yet)
+        self._end_step = 0.0  # the gap between polls in the end window
 
     def next_delay(
         self,
@@ -136,12 +169,16 @@ class Cadence:
         if old is None:
             self._changed_at = sent
         elif new != old:
-            self._delay = 0.0
-            self._changed_at = 0.5 * (prev + now)
+            changed = 0.5 * (prev + now)
+            # The next change of a command whose pace is unknown is looked for
+            # on the scale of the last one: resume the back-off there.
+            self._delay = RESTART * (changed - self._changed_at) / policy.backoff
+            self._changed_at = changed
             if new.state is CommandState.IN_PROGRESS:
                 self._on_change(prev, now, old, new)
             else:
                 self._reset_run()
+        self._moving = new.state is CommandState.IN_PROGRESS
         return self._plan(policy, now, rng)
 
     def _on_change(self, a: float, b: float, old: CommandProgress, new: CommandProgress) -> None:
@@ -175,7 +212,7 @@ class Cadence:
             self._run_progress = old.total_progress
         self._period = 0.5 * (pmin + pmax)
         self._due_lo, self._due_hi = lo, hi
-        self._end_at = _INF
+        self._end_at = self._end_hi = _INF
         last = 0.5 * (lo + hi) - self._period  # the best guess of this change's instant
         span = last - self._run_at
         done = new.total_progress - self._run_progress
@@ -183,30 +220,35 @@ class Cadence:
             eta = (100.0 - new.total_progress) * span / done
             if last + eta <= hi:
                 self._end_at = last + END * eta
+                self._end_hi = last + eta
+                self._end_step = END_STEP * eta
 
     def _plan(self, policy: PollPolicy, now: float, rng: random.Random) -> float:
         interval = policy.interval
         hi = self._due_hi
-        if hi < _INF and now < hi:
+        if now < self._end_hi < _INF:
+            # The end is due in [end_at, end_hi]: look for it there every end_step.
+            self._delay = 0.0
+            wait = max(self._end_at - now, self._end_step)
+            if wait > policy.max_interval:
+                wait /= math.ceil(wait / policy.max_interval)
+            wait += policy.jitter * interval * rng.random()
+        elif hi < _INF and now < hi:
             # A change is due in [lo, hi].
             self._delay = 0.0
             lo = max(now + interval, self._due_lo)
-            if now + interval <= self._end_at < hi:
-                target = self._end_at
-            elif hi - lo <= interval:
-                target = hi
-            else:
-                target = 0.5 * (lo + hi)
+            target = hi if hi - lo <= interval else 0.5 * (lo + hi)
             wait = max(interval, target - now)
             if wait > policy.max_interval:
                 wait /= math.ceil(wait / policy.max_interval)
             wait += policy.jitter * interval * rng.random()
         else:
-            # Nothing expected (or it is overdue): back off.
+            # Nothing expected (or it is overdue): back off, less far for a moving command.
             self._due_lo = self._due_hi = _INF
-            wait = self._delay = min(
-                policy.max_interval, max(interval, self._delay * policy.backoff)
-            )
+            ceiling = policy.max_interval
+            if self._moving:
+                ceiling = max(interval, MOVING * ceiling)
+            wait = self._delay = min(ceiling, max(interval, self._delay * policy.backoff))
             wait *= 1.0 + policy.jitter * (2.0 * rng.random() - 1.0)
         return min(policy.max_interval, max(interval, wait))
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cmdprogress import Client, CommandProgress, CommandState, PollPolicy
-from cmdprogress._cadence import Cadence
+from cmdprogress._cadence import END, END_STEP, MOVING, RESTART, Cadence
 from cmdprogress.testing import ManagerSimulator, Timeline
 
 NEW = CommandState.NEW
@@ -62,13 +62,42 @@ def lags(changes: list[float], polls: list[tuple[float, int]]) -> list[float]:
 
 
 def test_backs_off_while_unchanged_and_comes_back_on_change() -> None:
-    """Unchanged: 2, 4, 8, 10 (capped at max_interval); a change brings it back to interval."""
+    """Unchanged: 2, 4, 8, 10 (capped at max_interval); a change restarts the back-off."""
     c, rng = Cadence(), random.Random(0)
     p = snap(NEW)
     assert c.next_delay(POLICY, 0.0, 0.0, None, p, rng) == 1.0
     delays = [c.next_delay(POLICY, t, t, p, p, rng) for t in (1.0, 3.0, 7.0, 15.0, 25.0)]
     assert delays == [2.0, 4.0, 8.0, 10.0, 10.0]
-    assert c.next_delay(POLICY, 35.0, 35.0, p, snap(RUN), rng) == 1.0
+    waiting = CommandProgress(command_id=1, state=CommandState.UNKNOWN, raw_state="WAITING")
+    # It took about 30 s to come: the next change is looked for 15 s later (capped at 10).
+    assert c.next_delay(POLICY, 35.0, 35.0, p, waiting, rng) == 10.0
+    assert c.next_delay(POLICY, 45.0, 45.0, waiting, waiting, rng) == 10.0
+
+
+def test_after_a_change_the_back_off_resumes_on_the_scale_of_that_change() -> None:
+    """A change that took about 11 s to come: the next one is looked for RESTART x 11 s later."""
+    policy = PollPolicy(interval=1.0, max_interval=60.0, backoff=2.0, jitter=0)
+    c, rng = Cadence(), random.Random(0)
+    p = snap(NEW)
+    waiting = CommandProgress(command_id=1, state=CommandState.UNKNOWN, raw_state="WAITING")
+    assert c.next_delay(policy, 0.0, 0.0, None, p, rng) == 1.0
+    assert [c.next_delay(policy, t, t, p, p, rng) for t in (1.0, 3.0)] == [2.0, 4.0]
+    # Seen at 7 s after a poll sent at 3 s: it happened at about 5 s, 5 s after the start.
+    assert c.next_delay(policy, 7.0, 7.0, p, waiting, rng) == pytest.approx(RESTART * 5.0)
+    assert c.next_delay(policy, 9.5, 9.5, waiting, waiting, rng) == pytest.approx(RESTART * 10.0)
+
+
+def test_a_moving_command_with_no_change_in_sight_waits_at_most_a_third_of_max_interval() -> None:
+    """IN_PROGRESS and unpredictable: the back-off stops at MOVING x max_interval, not at it."""
+    policy = PollPolicy(interval=1.0, max_interval=30.0, backoff=2.0, jitter=0)
+    c, rng = Cadence(), random.Random(0)
+    new, run = snap(NEW), snap(RUN, 10.0)
+    assert c.next_delay(policy, 0.0, 0.0, None, new, rng) == 1.0
+    delays = [c.next_delay(policy, t, t, new, new, rng) for t in (1.0, 3.0, 7.0, 15.0, 31.0)]
+    assert delays == [2.0, 4.0, 8.0, 16.0, 30.0]  # NEW (a queued command): up to max_interval
+    delays = [c.next_delay(policy, 61.0, 61.0, new, run, rng)]
+    delays += [c.next_delay(policy, t, t, run, run, rng) for t in (71.0, 81.0, 91.0)]
+    assert delays == [pytest.approx(MOVING * 30.0)] * 4
 
 
 def test_a_steady_command_is_polled_just_after_each_change() -> None:
@@ -98,7 +127,10 @@ def test_a_slow_command_still_polled_every_max_interval_in_equal_parts() -> None
     assert max(gaps) <= POLICY.max_interval + 0.02
     late = lags(changes, polls)
     assert max(late[5:]) < POLICY.interval
-    assert len(polls) < 10 * 6  # about 4 per change (35 s / 10 s), not 35 per change
+    before_end = [t for t, _ in polls if t < changes[-2] + 1.0]
+    assert len(before_end) < 9 * 6  # about 4 per change (35 s / 10 s), not 35 per change
+    # The end window, once: the way to it (cut by max_interval), its polls, the one at its end.
+    assert len(polls) - len(before_end) <= 2 + round((1 - END) / END_STEP) + 1
 
 
 def test_an_irregular_command_falls_back_to_backing_off() -> None:
@@ -121,6 +153,21 @@ def test_the_end_is_looked_for_before_its_extrapolated_instant() -> None:
     changes.append(changes[-1] + period / 2)  # the end comes early
     late = lags(changes, drive(changes))
     assert late[-1] < POLICY.interval
+
+
+def test_the_end_window_is_polled_every_end_step_from_end_of_the_extrapolated_time() -> None:
+    """After the last step, polls start at END x the time left at the command's pace, then come
+    END_STEP x that time apart, so an end that comes anywhere in the window is seen promptly."""
+    period = 20.0
+    changes = [period * (k + 1) for k in range(6)]
+    changes.append(changes[-1] + 0.7 * period)  # the end, between the predicted polls
+    polls = drive(changes)
+    seen_last_step = next(t for t, k in polls if k == len(changes) - 1)
+    after = [t - changes[-2] for t, _ in polls if t > seen_last_step]
+    assert after[0] == pytest.approx(END * period, abs=1.0)
+    gaps = [b - a for a, b in itertools.pairwise(after)]
+    assert all(g == pytest.approx(END_STEP * period, abs=0.5) for g in gaps[1:])
+    assert lags(changes, polls)[-1] <= END_STEP * period + 0.05
 
 
 def test_a_skipped_change_is_recognised_from_the_progress_step() -> None:
