@@ -3,6 +3,8 @@
 Options: ``--quick`` (tiny sizes, seconds; figures meaningless, for smoke
 tests), ``--only overhead,scale,freshness,simulator,decode,otel`` (a subset),
 ``--out PATH`` (where to write the results; default ``benchmarks/RESULTS.md``).
+``python -m benchmarks freshness [--quick] [--speed S] [--no-peers]`` runs the
+freshness frontier alone (issue 13) and rewrites only its sections.
 Profiles and raw figures go to ``benchmarks/.out/`` (not committed).
 ``python -m benchmarks otel [--quick]`` runs only the tracing cost and rewrites
 only its section of RESULTS.md.
@@ -66,7 +68,9 @@ def run(argv: Sequence[str] | None = None) -> Results:
     steps: dict[str, Callable[[], None]] = {
         "overhead": lambda: asyncio.run(overhead.run(results, quick=args.quick, out_dir=out_dir)),
         "scale": lambda: asyncio.run(scale.run(results, quick=args.quick)),
-        "freshness": lambda: asyncio.run(freshness.run(results, quick=args.quick, out_dir=out_dir)),
+        "freshness": lambda: asyncio.run(
+            freshness.run(results, quick=args.quick, out_dir=out_dir, plot_dir=args.out.parent)
+        ),
         "simulator": lambda: _capture(
             "5. Simulator throughput (issue 2)",
             "benchmarks.simulator_throughput",
@@ -94,12 +98,20 @@ def run(argv: Sequence[str] | None = None) -> Results:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: 0 when every part ran (targets missed are findings, not failures)."""
+    """Entry point: 0 when every part ran (targets missed are findings, not failures).
+
+    ``python -m benchmarks freshness [...]`` runs the freshness frontier alone and
+    rewrites only its sections of ``RESULTS.md`` (see ``benchmarks/freshness.py``).
+    """
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["otel"]:
         from . import otel_cost
 
         return otel_cost.main(args[1:])
+    if args[:1] == ["freshness"]:
+        from . import freshness
+
+        return freshness.main(args[1:])
     results = run(argv)
     return 1 if results.errors else 0
 

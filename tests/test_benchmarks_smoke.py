@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import freshness, overhead
+from benchmarks import freshness, overhead, replay
 from benchmarks._results import Results, fmt, ratio
 from benchmarks._sim import SimInfo, start_sim
 from benchmarks._simserver import arrivals, workload_timelines
@@ -85,3 +85,61 @@ async def test_fixed_interval_poller_sees_every_command_end() -> None:
     assert out.missing == 0
     assert len(out.terminal_lags) == 6
     assert out.requests >= 6
+
+
+def _replayed(name: str, per_command: float, lag: float) -> replay.Replayed:
+    """A made-up strategy: ``per_command`` requests per command, every lag equal to ``lag``."""
+    return replay.Replayed(name, 10, round(10 * per_command), [lag] * 20, [lag] * 10)
+
+
+def test_the_fixed_interval_curve_is_interpolated_in_the_interval() -> None:
+    """At 15 requests per command, between 10 (lag 6) and 30 (lag 2): halfway in 1 / requests."""
+    fixed = [_replayed("fixed 1 s", 30.0, 2.0), _replayed("fixed 3 s", 10.0, 6.0)]
+    x = 1 / (0.5 * (1 / 30 + 1 / 10))  # 15 requests per command
+    assert freshness.fixed_at(fixed, x, "lags", 0.95) == pytest.approx(4.0)
+    assert freshness.fixed_at(fixed, 40.0, "lags", 0.5) is None  # off the measured range
+    ours = _replayed("cmdprogress (x)", x, 3.9)
+    (point,) = freshness.frontier([ours], fixed, {"cmdprogress (x)": 12.0})
+    assert point.below == (True, True, True, True)
+    (point,) = freshness.frontier([_replayed("y", x, 4.1)], fixed, {"y": 12.0})
+    assert point.below == (False, False, False, False)
+
+
+def test_a_run_of_the_freshness_part_alone_rewrites_only_its_sections() -> None:
+    """Other sections and target rows stay as they were; this part's are replaced in place."""
+    old = Results({"Python": "3.11"}, "python -m benchmarks")
+    old.headline("engine throughput", "0.97x", ">= 0.9x", True)
+    old.headline("median lag: default policy vs fixed 1 s", "0.8 s", "close", True)
+    old.headline("pacing settles", "3 s", "<= 5 s", True)
+    old.section("overhead", "1. Overhead").text("overhead figures")
+    old.section("freshness", freshness.TITLE).text("old freshness figures")
+    old.section("pacing", "7. Pacing").text("pacing figures")
+    new = Results({"Python": "3.11"}, "python -m benchmarks freshness")
+    new.headline("cmdprogress (default policy) below the curve", "0.5x", "< 1x", True)
+    new.section("freshness", freshness.TITLE).text("new freshness figures")
+    text = freshness.merge_into(old.render(), new)
+    assert "old freshness figures" not in text
+    assert text.index("overhead figures") < text.index("new freshness figures")
+    assert text.index("new freshness figures") < text.index("pacing figures")
+    cells = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ")]
+    assert [c for c in cells if c not in ("|", "| Target", "| Python")] == [
+        "| engine throughput",
+        "| cmdprogress (default policy) below the curve",
+        "| pacing settles",
+    ]
+    assert freshness.merge_into(text, new) == text  # idempotent
+
+
+def test_the_offline_replay_polls_a_fixed_interval_as_the_benchmark_does() -> None:
+    """Fixed 2 s with latency 0.1: every lag below 2.15 s, about one request per 2.1 s."""
+    timelines = workload_timelines(20, seed=3, spread=100.0, max_duration=60.0)
+    starts = arrivals(20, seed=3, spread=100.0)
+    cmds = replay.commands(timelines, starts)
+    out = replay.replay_fixed("fixed 2 s", cmds, 2.0, latency=0.1)
+    assert max(out.lags + out.terminal_lags) <= 2.0 + 1.5 * 0.1 + 1e-9  # seen at t + 0.05
+    assert len(out.terminal_lags) == 20
+    busy = sum(t.snapshots[-1].at - s for t, s in zip(timelines, starts, strict=True))
+    assert out.requests == pytest.approx(busy / 2.1 + 20, rel=0.1)
+    lines = replay.frontier_lines(timelines, starts, [("default", {})])
+    assert lines[-1].startswith("default")
+    assert lines[-1].endswith("of 4")
