@@ -554,6 +554,7 @@ def plot(
 
         mpl.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib import ticker
     except ImportError:
         return []
     fixed = [o for o in outcomes if o.name.startswith("fixed ")]
@@ -596,8 +597,8 @@ def plot(
                 oracle_x, [0.0] * len(oracle_x), "kx", markersize=9, label="oracle floor (lag 0)"
             )
             ax.set_xscale("log")
-            ax.xaxis.set_major_formatter(mpl.ticker.ScalarFormatter())
-            ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+            ax.xaxis.set_major_formatter(ticker.ScalarFormatter())
+            ax.xaxis.set_minor_formatter(ticker.NullFormatter())
             every = [p.per_command for p in points] + xs
             ax.set_xticks(
                 [t for t in (5, 10, 15, 20, 30, 50, 100) if min(every) <= t <= max(every)]

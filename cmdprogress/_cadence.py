@@ -21,7 +21,8 @@ those brackets.
   scale of that change: at :data:`RESTART` times the time the change took to
   come (from the previous one, or from the first poll), not at ``interval``,
   since a command that took a minute to move is unlikely to move again in a
-  second (a quick one comes back to ``interval``).
+  second (a quick one comes back to ``interval``; so does every one with
+  ``backoff=1``, which asks for no back-off at all).
 - **Moving, pace unknown** (``IN_PROGRESS`` before its period is known, or
   overdue past its window): the same back-off, but never above
   :data:`MOVING` times ``max_interval``: a running command is known to be
@@ -171,8 +172,10 @@ class Cadence:
         elif new != old:
             changed = 0.5 * (prev + now)
             # The next change of a command whose pace is unknown is looked for
-            # on the scale of the last one: resume the back-off there.
-            self._delay = RESTART * (changed - self._changed_at) / policy.backoff
+            # on the scale of the last one: resume the back-off there (with no
+            # back-off asked for, the delay stays at interval).
+            took = changed - self._changed_at
+            self._delay = RESTART * took / policy.backoff if policy.backoff > 1 else 0.0
             self._changed_at = changed
             if new.state is CommandState.IN_PROGRESS:
                 self._on_change(prev, now, old, new)

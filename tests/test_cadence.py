@@ -87,6 +87,18 @@ def test_after_a_change_the_back_off_resumes_on_the_scale_of_that_change() -> No
     assert c.next_delay(policy, 9.5, 9.5, waiting, waiting, rng) == pytest.approx(RESTART * 10.0)
 
 
+def test_with_no_back_off_asked_for_the_delay_stays_at_interval() -> None:
+    """backoff=1: a command polled every interval keeps that interval after a slow change."""
+    policy = PollPolicy(interval=2.0, max_interval=60.0, backoff=1.0, jitter=0)
+    c, rng = Cadence(), random.Random(0)
+    p = snap(NEW)
+    waiting = CommandProgress(command_id=1, state=CommandState.UNKNOWN, raw_state="WAITING")
+    assert c.next_delay(policy, 0.0, 0.0, None, p, rng) == 2.0
+    assert [c.next_delay(policy, t, t, p, p, rng) for t in range(2, 40, 2)] == [2.0] * 19
+    assert c.next_delay(policy, 40.0, 40.0, p, waiting, rng) == 2.0
+    assert c.next_delay(policy, 42.0, 42.0, waiting, waiting, rng) == 2.0
+
+
 def test_a_moving_command_with_no_change_in_sight_waits_at_most_a_third_of_max_interval() -> None:
     """IN_PROGRESS and unpredictable: the back-off stops at MOVING x max_interval, not at it."""
     policy = PollPolicy(interval=1.0, max_interval=30.0, backoff=2.0, jitter=0)
