@@ -698,7 +698,7 @@ async def run(
         sec3.lines.append("")
     sec3.text("**All figures** (CPU, misses and errors of each run):")
     sec3.table(*_detail_table(outcomes))
-    sec3.text(_replay_text(scenario, timelines, starts))
+    sec3.text(_replay_text(timelines, starts))
     sec3.raw.update({o.name: _raw(o) for o in outcomes})
 
     default = points[0]
@@ -789,7 +789,7 @@ def _detail_table(outcomes: Sequence[Outcome]) -> tuple[list[str], list[list[str
     return headers, rows
 
 
-def _replay_text(scenario: Scenario, timelines: Sequence[Any], starts: Sequence[float]) -> str:
+def _replay_text(timelines: Sequence[Any], starts: Sequence[float]) -> str:
     """The same frontier replayed offline (virtual clock, the real ``Cadence``): a fenced table."""
     from . import replay
 
