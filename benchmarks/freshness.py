@@ -558,6 +558,7 @@ def plot(
     except ImportError:
         return []
     fixed = [o for o in outcomes if o.name.startswith("fixed ")]
+    directory.mkdir(parents=True, exist_ok=True)
     written = []
     for kind, pair, title in (
         ("lag", METRICS[:2], "lag of each change"),

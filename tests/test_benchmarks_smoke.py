@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from benchmarks import freshness, overhead, replay
@@ -9,6 +11,9 @@ from benchmarks._results import Results, fmt, ratio
 from benchmarks._sim import SimInfo, start_sim
 from benchmarks._simserver import arrivals, workload_timelines
 from cmdprogress.testing import Snapshot, Timeline
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_lag_counts_a_skipped_change_with_the_next_snapshot_received() -> None:
@@ -143,3 +148,14 @@ def test_the_offline_replay_polls_a_fixed_interval_as_the_benchmark_does() -> No
     lines = replay.frontier_lines(timelines, starts, [("default", {})])
     assert lines[-1].startswith("default")
     assert lines[-1].endswith("of 4")
+
+
+def test_the_frontier_plots_are_written_beside_the_results(tmp_path: Path) -> None:
+    """Two PNG files (changes, terminal) in the results' directory, created if missing."""
+    pytest.importorskip("matplotlib")
+    fixed = [_replayed(f"fixed {s} s", 30.0 / s, s / 2) for s in (1, 3, 10)]
+    ours = [_replayed("cmdprogress (default policy)", 12.0, 0.5)]
+    points = freshness.frontier(ours, fixed, {"cmdprogress (default policy)": 9.0})
+    written = freshness.plot([*fixed, *ours], points, {"x": 9.0}, tmp_path / "new")
+    assert [p.name for p in written] == ["freshness_lag.png", "freshness_terminal.png"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in written)
