@@ -24,6 +24,7 @@ the ``manager_sim`` and ``manager_sim_factory`` fixtures.  Out of process:
 
 from __future__ import annotations
 
+from ._capacity import Capacity
 from ._clock import ManualClock, RealClock
 from ._faults import Fault, FaultPlan
 from ._server import ManagerSimulator, default_action_timeline
@@ -32,6 +33,7 @@ from ._timeline import Snapshot, Timeline
 from ._workload import Workload
 
 __all__ = [
+    "Capacity",
     "Fault",
     "FaultPlan",
     "ManagerSimulator",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from ._capacity import Capacity
 from ._faults import Fault
 from ._server import ManagerSimulator
 from ._timeline import Style, Timeline
@@ -107,7 +108,71 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=0)
     s.add_argument("--cas-port", type=int, default=0)
     s.add_argument("--log-limit", type=int, default=100_000)
+    s.add_argument(
+        "--capacity",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="answers per second the Manager can give; more are refused (default: no limit)",
+    )
+    s.add_argument("--capacity-status", type=int, choices=(429, 503), default=429)
+    s.add_argument("--capacity-retry-after", type=float, default=1.0, metavar="SECONDS")
+    s.add_argument(
+        "--capacity-burst", type=float, default=None, metavar="ANSWERS", help="default: 0.1 s worth"
+    )
+    s.add_argument(
+        "--capacity-queue",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="how long a request may wait for capacity (answering slower) before a refusal",
+    )
+    s.add_argument(
+        "--capacity-schedule",
+        type=_schedule,
+        default=(),
+        metavar="T:RATE,...",
+        help="change the capacity T seconds after start, e.g. 20:30,40:100",
+    )
     return p
+
+
+def _schedule(text: str) -> tuple[tuple[float, float], ...]:
+    """Parse ``T:RATE,T:RATE`` (seconds after start: answers per second)."""
+    out = []
+    for part in text.split(","):
+        at, sep, rate = part.partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            out.append((float(at), float(rate)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected T:RATE pairs separated by commas, such as 20:30,40:100; got {part!r}"
+            ) from None
+    return tuple(sorted(out))
+
+
+def _capacity(args: argparse.Namespace) -> Capacity | None:
+    if args.capacity is None:
+        if args.capacity_schedule:
+            raise ValueError("--capacity-schedule needs --capacity (the starting rate)")
+        return None
+    return Capacity(
+        args.capacity,
+        status=args.capacity_status,
+        retry_after=args.capacity_retry_after,
+        burst=args.capacity_burst,
+        queue=args.capacity_queue,
+    )
+
+
+async def _follow_schedule(cap: Capacity, schedule: Sequence[tuple[float, float]]) -> None:
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for at, rate in schedule:
+        await asyncio.sleep(max(0.0, start + at - loop.time()))
+        cap.set_rate(rate)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -180,6 +245,7 @@ async def serve(args: argparse.Namespace, *, stop: asyncio.Event | None = None) 
         port=args.port,
         cas_port=args.cas_port,
         log_limit=args.log_limit,
+        capacity=_capacity(args),
     )
     async with sim:
         ids = [sim.add_command(t) for t in _timelines(args)]
@@ -208,16 +274,20 @@ async def serve(args: argparse.Namespace, *, stop: asyncio.Event | None = None) 
         # Only now: whoever reads the URL may signal us at once.
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
+        helpers = []
         if args.control:
-            control = asyncio.create_task(_control(sim))
-            try:
-                await stop.wait()
-            finally:
-                control.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await control
-        else:
+            helpers.append(asyncio.create_task(_control(sim)))
+        if sim.capacity is not None and args.capacity_schedule:
+            helpers.append(
+                asyncio.create_task(_follow_schedule(sim.capacity, args.capacity_schedule))
+            )
+        try:
             await stop.wait()
+        finally:
+            for helper in helpers:
+                helper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
 
 
 def _apply(sim: ManagerSimulator, line: str) -> str:

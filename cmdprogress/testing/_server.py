@@ -25,6 +25,7 @@ import attrs
 from aiohttp import web
 
 from . import _pages
+from ._capacity import Capacity
 from ._clock import ManualClock, RealClock
 from ._faults import Fault, FaultPlan
 from ._stats import RequestRecord, SimStats
@@ -135,6 +136,13 @@ def _check_auth(_inst: object, _attr: object, value: str) -> None:
         raise ValueError(f"auth must be 'none', 'cas' or 'basic', got {value!r}")
 
 
+def _to_capacity(value: Capacity | float | None) -> Capacity | None:
+    """``capacity=60`` is short for ``capacity=Capacity(60)``."""
+    if value is None or isinstance(value, Capacity):
+        return value
+    return Capacity(value)
+
+
 def _check_clock(_inst: object, _attr: object, value: str) -> None:
     if value not in ("manual", "real"):
         raise ValueError(f"clock must be 'manual' or 'real', got {value!r}")
@@ -181,6 +189,7 @@ class ManagerSimulator:
     action_timeline: Callable[[Kind, str], Timeline] = attrs.field(
         default=default_action_timeline, repr=False
     )
+    capacity: Capacity | None = attrs.field(default=None, converter=_to_capacity)
 
     clock: ManualClock | RealClock = attrs.field(init=False, repr=False)
     stats: SimStats = attrs.field(init=False, repr=False)
@@ -670,6 +679,9 @@ class ManagerSimulator:
             if self._outage:
                 self._abort(request)
                 return web.Response()
+            if self.capacity is not None and (busy := await self.capacity.admit()) is not None:
+                status = busy.status
+                return busy
             faults = self.faults
             if faults._injected or faults._rates:
                 fault = faults.pick(cid, progress=True)
@@ -745,6 +757,9 @@ class ManagerSimulator:
             if self._outage:
                 self._abort(request)
                 return web.Response()
+            if self.capacity is not None and (busy := await self.capacity.admit()) is not None:
+                status = busy.status
+                return busy
             fault = self.faults.pick(None, progress=False)
             if fault is not None:
                 if fault.kind == "delay":
