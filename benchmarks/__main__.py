@@ -5,6 +5,8 @@ tests), ``--only overhead,scale,freshness,simulator,decode,otel`` (a subset),
 ``--out PATH`` (where to write the results; default ``benchmarks/RESULTS.md``).
 ``python -m benchmarks freshness [--quick] [--speed S] [--no-peers]`` runs the
 freshness frontier alone (issue 13) and rewrites only its sections.
+``python -m benchmarks pacing`` runs the pacing workloads alone (issue 11) and
+rewrites only their section.
 Profiles and raw figures go to ``benchmarks/.out/`` (not committed).
 ``python -m benchmarks otel [--quick]`` runs only the tracing cost and rewrites
 only its section of RESULTS.md.
@@ -101,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 when every part ran (targets missed are findings, not failures).
 
     ``python -m benchmarks freshness [...]`` runs the freshness frontier alone and
-    rewrites only its sections of ``RESULTS.md`` (see ``benchmarks/freshness.py``).
+    rewrites only its sections of ``RESULTS.md`` (see ``benchmarks/freshness.py``);
+    ``python -m benchmarks pacing [...]`` the pacing benchmarks (``benchmarks/pacing.py``).
     """
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["otel"]:
@@ -112,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import freshness
 
         return freshness.main(args[1:])
+    if args[:1] == ["pacing"]:
+        from . import pacing
+
+        return pacing.main(args[1:])
     results = run(argv)
     return 1 if results.errors else 0
 

@@ -208,7 +208,7 @@ class Client:
         self._trace_configs = list(trace_configs) if trace_configs is not None else None
         self.poll = poll
         self.stats = ClientStats()
-        self._pacer = Pacer.from_policy(poll)
+        self._pacer = Pacer.from_policy(poll, self.stats)
         self._transport: Transport | None = None
         self._engine: Engine | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -395,7 +395,9 @@ class Client:
             transport = self._open_transport()
         path = self._progress_path + str(command_id) + "/progress"
         url = self._progress_root.with_path(path, encoded=True)
-        answer = await transport.request("GET", url, command_id=command_id, progress=True)
+        answer = await transport.request(
+            "GET", url, command_id=command_id, progress=True, retry_throttled=False
+        )
         body = answer.body
         new = _blake2b(body, digest_size=16).digest()
         if new == digest and previous is not None:

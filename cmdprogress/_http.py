@@ -185,13 +185,16 @@ class Timeouts:
 class Answer:
     """One HTTP answer, fully read: status, headers, body, the URL it came from."""
 
-    __slots__ = ("body", "headers", "status", "url")
+    __slots__ = ("body", "headers", "status", "ticket", "url")
 
-    def __init__(self, status: int, headers: Mapping[str, str], body: bytes, url: URL) -> None:
+    def __init__(
+        self, status: int, headers: Mapping[str, str], body: bytes, url: URL, ticket: int = 0
+    ) -> None:
         self.status = status
         self.headers = headers
         self.body = body
         self.url = url
+        self.ticket = ticket  # the pacer's number of the request (see Pacer.reserve)
 
     def is_html(self) -> bool:
         """True when the answer is (or looks like) an HTML page."""
@@ -353,6 +356,7 @@ class Transport:
         a retry) end with :class:`ClientClosedError`.
         """
         self.closed = True
+        self.pacer.wake_all()  # polls waiting for their turn
         waiting = [*self._slot_waiters, *self._sleepers]
         self._slot_waiters.clear()
         self._sleepers.clear()
@@ -399,13 +403,18 @@ class Transport:
         """Send one request (no redirects) and read its body under the size cap."""
         if self.closed:
             raise self._closed_error(method, url)
-        delay = self.pacer.reserve()
+        # Polls queue at the pacer's limit; actions and logins go first (priority).
+        pacer = self.pacer
+        delay = pacer.reserve(not progress)
+        ticket = pacer.ticket
         if delay > 0:
-            await self._sleep(delay, method, url)
+            await pacer.wait()
+            if self.closed:
+                raise self._closed_error(method, url)
         if self._free_slots > 0:
             self._free_slots -= 1
         else:
-            await self._wait_for_slot()
+            await self._wait_for_slot(not progress)
             if self.closed:
                 raise self._closed_error(method, url)
         stats = self.stats
@@ -446,7 +455,7 @@ class Transport:
                         body = await resp.read()
                     else:
                         body = await self._read(resp, url, command_id)
-                    return Answer(resp.status, answer_headers, body, url)
+                    return Answer(resp.status, answer_headers, body, url, ticket)
             except TransportError:
                 raise
             except Exception as e:
@@ -462,10 +471,16 @@ class Transport:
         finally:
             self._release_slot()
 
-    async def _wait_for_slot(self) -> None:
-        """Wait until a request in flight hands its slot over (first come, first served)."""
+    async def _wait_for_slot(self, priority: bool = False) -> None:
+        """Wait until a request in flight hands its slot over (first come, first served).
+
+        ``priority`` (actions, logins) goes ahead of the polls waiting.
+        """
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._slot_waiters.append(waiter)
+        if priority:
+            self._slot_waiters.appendleft(waiter)
+        else:
+            self._slot_waiters.append(waiter)
         try:
             await waiter
         except BaseException:
@@ -613,8 +628,14 @@ class Transport:
         progress: bool = False,
         idempotent: bool = True,
         json_body: Any = None,
+        retry_throttled: bool = True,
     ) -> Answer:
-        """One logical request: login, re-login, retries, status mapping; a 2xx answer."""
+        """One logical request: login, re-login, retries, status mapping; a 2xx answer.
+
+        ``retry_throttled=False`` (the engine's polls) raises a 429/503 at once
+        instead of waiting its ``Retry-After`` here: the engine polls that
+        command again after it, and the worker polls others meanwhile.
+        """
         try:
             keeper = self._keeper
             expiries = 0
@@ -673,8 +694,7 @@ class Transport:
                         status = answer.status
                         if 200 <= status < 300:
                             if not answer.is_login_page():
-                                if progress:
-                                    self.pacer.on_success()
+                                self.pacer.on_answer(answer.ticket)
                                 return answer
                             expired = True
                         elif status == 401:
@@ -683,8 +703,10 @@ class Transport:
                             retry_after = _retry_after(answer.headers)
                             if status in _THROTTLE_STATUSES:
                                 self.stats.throttled += 1
-                                self.pacer.on_throttle(retry_after)
-                            may_retry = idempotent or status in _THROTTLE_STATUSES
+                                self.pacer.on_throttle(retry_after, answer.ticket)
+                                may_retry = retry_throttled
+                            else:
+                                may_retry = idempotent
                             if tries >= attempts or not may_retry:
                                 raise self._status_error(
                                     method, answer, command_id, progress, tries, retry_after
@@ -766,7 +788,7 @@ class Transport:
         if status in _RETRY_STATUSES:
             what = f"after {tries} attempt{'s' if tries > 1 else ''}; " + (
                 "the Manager is overloaded or down, try again later"
-                if tries > 1
+                if tries > 1 or status in _THROTTLE_STATUSES
                 else "not retried (the request may have been processed)"
             )
         elif status == 403:

@@ -1,52 +1,93 @@
-"""Client-wide pacing: the request-rate ceiling and the slow-down after 429/503.
+"""Client-wide pacing: learn the Manager's pace from its 429/503 answers and keep just under it.
 
-Every request to the Manager (progress, actions, login) calls
-:meth:`Pacer.acquire` before it is sent; the transport reports throttling
-answers (:meth:`Pacer.on_throttle`) and successes (:meth:`Pacer.on_success`)
-so the whole client slows down and recovers together.
+Every request to the Manager takes a ticket from :meth:`Pacer.reserve` before
+it is sent (and waits the delay it returns); the transport reports each
+answer back with that ticket: :meth:`Pacer.on_answer` for a success,
+:meth:`Pacer.on_throttle` for a 429/503. One pacer per client, shared by all
+its tasks.
 
-The rule, in a few lines:
+The rule
+========
 
-- **Ceiling.** With ``max_requests_per_second=r`` requests are spaced at least
-  ``1/r`` seconds apart (each ``acquire`` reserves the next free slot, so the
-  ceiling holds however many tasks ask at once; no burst).
-- **Throttled (429/503).** Every request waits until the pause ends: now plus
-  ``Retry-After`` when the Manager sent one (capped at ``max_pause``), else
-  ``throttle_pause``. The rate is also cut in half: half the configured ceiling,
-  or, without one, half the rate actually measured over the last requests.
-  Throttling answers that arrive while a pause is running extend the pause but
-  do not cut again (they were sent before the first cut took effect).
-- **Recovery.** Each success raises the rate by 5 %, so about fifteen good
-  answers double it; and the rate doubles at least every second after the
-  pause ended, so a deep cut (say from a rate measured while the client was
-  nearly idle) is not stuck waiting for successes that its own low rate
-  makes rare. Once the rate is back at the configured ceiling (or at the
-  rate it was cut from) the cut is lifted.
+It starts from the AWS SDKs' adaptive retry mode (a token bucket whose rate
+follows a CUBIC curve, cut by a factor on throttling), changed for many polls
+that can wait and one server:
+
+- **A throttle is a signal only among other throttles.** The pacer keeps the
+  last :data:`WINDOW` answers; a 429/503 can cut the rate only when more than
+  :data:`SIGNAL` of them (and at least two) were throttled. One stray 503 among successes (a
+  proxy, a load balancer) changes nothing: the request it came with is polled
+  again after its ``Retry-After``, nothing else waits.
+- **At most one cut per round.** Tickets are numbered; a cut remembers the
+  last ticket issued. Throttles of requests issued up to then (in flight or
+  waiting for their slot: sent before anyone knew) never cut again, nor do
+  those of the next round until :data:`ROUND` of its answers are in (so the
+  next cut can be measured against what the last one did).
+- **The cut aims at what the Manager served**, not at what was sent: the pace
+  found is the rate of successful answers since the last cut (or over the
+  last second), no more than the limit in force; the new limit is
+  :data:`BETA` of it.
+- **Recovery** follows a curve in time, not in successes: back to the pace
+  found in :data:`RECOVER` seconds (fast at first, flattening as it nears),
+  then probing above it, slowly at first and faster the longer no throttle
+  comes (``PROBE * t**3``: +1 % after half a second, +9 % after one, +72 %
+  after two), so the rate sits just under the capacity and a Manager that
+  recovers is found again within seconds.
+- **Pause only when throttling persists.** A signal in the round right after
+  a cut (within :data:`PERSIST` seconds of it: the cut did not relieve the
+  Manager) also pauses every poll of the client for the ``Retry-After`` of
+  that answer (``throttle_pause`` without one, at most ``max_pause``). A
+  pause ends the episode: the next signal only cuts.
+- **Polls give way.** Actions, logins and login checks (``priority=True``)
+  skip the queue of polls and the pause; they still count against the rate.
+  Polls are what gets slowed: :meth:`poll_stretch` tells the engine how much
+  to stretch every command's cadence (up to ``max_interval``) so the polls
+  it plans fit the limit; beyond that polls wait their turn at the limit.
+- ``max_requests_per_second`` stays a hard ceiling on top of all this.
+
+A DEBUG line on ``cmdprogress.pacing`` tells each cut ("rate cut to ...") and
+each return to the pace found ("rate restored to ...").
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import math
 from typing import TYPE_CHECKING
-
-import anyio
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ._policy import PollPolicy
+    from ._stats import ClientStats
 
-__all__ = ["Pacer"]
+__all__ = ["BETA", "PROBE", "PROBING_SIGNAL", "RECOVER", "ROUND", "SIGNAL", "WINDOW", "Pacer"]
 
 log = logging.getLogger("cmdprogress.pacing")
 
-_WINDOW = 32  # requests remembered to measure the actual rate
-_RECOVERY = 1.05  # rate factor per success after a cut
-_DOUBLING = 1.0  # seconds after the pause in which the cut rate at least doubles
-_MIN_RATE = 0.5  # never cut below this many requests per second
+WINDOW = 32
+"""Answers remembered to tell a throttling Manager from a stray 429/503."""
+SIGNAL = 0.25
+"""The share of throttled answers in the window above which a 429/503 is a signal."""
+PROBING_SIGNAL = 0.1
+"""The same while the client sends above the pace found (where its own load is the cause)."""
+ROUND = 8
+"""Answers to requests sent after a cut before a new throttle may cut again."""
+BETA = 0.85
+"""The limit after a cut, as a share of the pace found."""
+RECOVER = 1.0
+"""Seconds after a cut in which the limit climbs back to the pace found."""
+PROBE = 0.09
+"""Growth above the pace found: ``PROBE * t**3`` of it, ``t`` seconds after reaching it."""
+MIN_RATE = 0.5
+"""The limit is never cut below this many requests per second."""
+_MAX_BACKGROUND = 0.5  # a round after a cut throttled more than this is load, not background
+_RATE_SPAN = 1.0  # seconds over which the served rate is measured
+_MIN_SPAN = 0.1  # no served rate from less than this
+_SUCCESSES = 4096  # successes remembered for the served rate
 
 
 def _loop_time() -> float:
@@ -57,32 +98,52 @@ def _loop_time() -> float:
 class Pacer:
     """The pace of every request of one client, shared by all its tasks.
 
-    ``max_requests_per_second`` is the ceiling (``None``: none until the
-    Manager pushes back); ``throttle_pause`` the pause after a 429/503 without
-    ``Retry-After``; ``max_pause`` the longest pause a ``Retry-After`` may impose.
-    ``clock`` returns seconds (the event loop's clock by default).
+    ``max_requests_per_second`` is a hard ceiling (``None``: none);
+    ``throttle_pause`` the pause when throttling persists and the answer
+    carries no ``Retry-After``; ``max_pause`` the longest pause a
+    ``Retry-After`` may impose. ``clock`` returns seconds (the event loop's
+    clock by default); ``stats`` (the client's) gets ``rate_limit``,
+    ``rate_cuts``, ``paused_seconds`` and ``poll_stretch`` kept current.
 
     Example::
 
         pacer = Pacer(max_requests_per_second=20)
         await pacer.acquire()  # returns at once, then 50 ms apart
-        pacer.on_throttle(2.0)  # the Manager said 429, Retry-After: 2
-        pacer.paused_for()  # about 2.0: every request of the client waits
+        ticket = pacer.ticket  # the number of the request just let through
+        pacer.on_answer(ticket)  # it succeeded
+        pacer.current_limit  # 20 until the Manager throttles
     """
 
     __slots__ = (
+        "_background",
         "_clock",
-        "_cut_at",
-        "_cut_from",
+        "_curve_from",
+        "_cut_ticket",
+        "_first_answer",
+        "_found",
+        "_learned",
         "_limit",
+        "_loop",
         "_next_slot",
         "_own_clock",
         "_paused_until",
-        "_recent",
+        "_queue",
+        "_restored",
+        "_round_answers",
+        "_round_ok",
+        "_round_throttled",
+        "_successes",
+        "_timer",
+        "_window",
+        "_window_throttled",
+        "cuts",
         "max_pause",
         "max_requests_per_second",
+        "paused_seconds",
+        "stats",
         "throttle_pause",
         "throttles",
+        "ticket",
     )
 
     def __init__(
@@ -92,29 +153,57 @@ class Pacer:
         throttle_pause: float = 1.0,
         max_pause: float = 60.0,
         clock: Callable[[], float] | None = None,
+        stats: ClientStats | None = None,
     ) -> None:
         self.max_requests_per_second = max_requests_per_second
         self.throttle_pause = throttle_pause
         self.max_pause = max_pause
+        self.stats = stats
         self.throttles = 0
+        """429/503 answers seen."""
+        self.cuts = 0
+        """Times the limit was cut."""
+        self.paused_seconds = 0.0
+        """Seconds the polls were paused in all."""
+        self.ticket = 0
+        """The number of the last request let through (see :meth:`reserve`)."""
         self._clock = clock or _loop_time
         self._own_clock = clock is not None
         self._limit: float | None = max_requests_per_second
-        self._cut_from: float | None = None  # the rate the last cut started from
-        self._cut_at = 0.0  # the rate the last cut set
+        self._found: float | None = None  # the pace found at the last cut (req/s)
+        self._curve_from = 0.0  # when the curve after the last cut started
+        self._cut_ticket = 0  # tickets up to this one were issued before the last cut
+        self._round_answers = ROUND  # answers to requests issued after the last cut...
+        self._round_ok = 0  # ...how many of them succeeded, how many were throttled
+        self._round_throttled = 0
+        self._background = 0.0  # the share of 429/503 that come whatever the rate
+        self._learned = True  # the round after the last cut was folded into _background
+        self._restored = True  # the curve is back at the pace found
         self._next_slot = -math.inf
         self._paused_until = -math.inf
-        self._recent: collections.deque[float] = collections.deque(maxlen=_WINDOW)
+        # Polls waiting for their turn (FIFO), and the loop timer that lets the first go.
+        self._queue: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # The last WINDOW answers: throttled or not, and how many were.
+        self._window: collections.deque[bool] = collections.deque(maxlen=WINDOW)
+        self._window_throttled = 0
+        # When the last successes were answered (the served rate), and the first answer.
+        self._successes: collections.deque[float] = collections.deque(maxlen=_SUCCESSES)
+        self._first_answer = math.inf
+        self._publish()
 
     @classmethod
-    def from_policy(cls, policy: PollPolicy) -> Pacer:
+    def from_policy(cls, policy: PollPolicy, stats: ClientStats | None = None) -> Pacer:
         """Build the pacer a :class:`~cmdprogress.PollPolicy` describes.
 
         >>> from cmdprogress import PollPolicy
         >>> Pacer.from_policy(PollPolicy(max_requests_per_second=5)).current_limit
         5
         """
-        return cls(policy.max_requests_per_second, throttle_pause=policy.throttle_pause)
+        return cls(
+            policy.max_requests_per_second, throttle_pause=policy.throttle_pause, stats=stats
+        )
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Read ``loop``'s clock directly (unless a ``clock`` was given).
@@ -122,86 +211,299 @@ class Pacer:
         The client calls this when it opens: looking the running loop up on
         every request costs a system call (``getpid``) per lookup.
         """
+        self._loop = loop
         if not self._own_clock:
             self._clock = loop.time
 
+    # -- reading ------------------------------------------------------------------
+
     @property
     def current_limit(self) -> float | None:
-        """The ceiling in force right now (requests per second), ``None`` if none."""
+        """The limit in force right now (requests per second), ``None`` if none."""
+        if self._found is not None:
+            self._follow_curve(self._clock())
         return self._limit
 
     @property
+    def pace_found(self) -> float | None:
+        """The answers per second the Manager served when it last throttled (``None``: never)."""
+        return self._found
+
+    @property
     def slowed_down(self) -> bool:
-        """True while a cut after 429/503 has not fully recovered."""
-        return self._cut_from is not None
+        """True while the limit is still climbing back to the pace found after a cut."""
+        if self._found is not None:
+            self._follow_curve(self._clock())
+        return not self._restored
 
     def paused_for(self) -> float:
-        """Seconds left in the pause after the last 429/503 (0 when not paused)."""
+        """Seconds left in the pause of the polls (0 when not paused)."""
         return max(0.0, self._paused_until - self._clock())
 
-    def measured_rate(self) -> float | None:
-        """Requests per second over the last few requests, ``None`` if unknown."""
-        if len(self._recent) < 2:
-            return None
-        span = self._recent[-1] - self._recent[0]
-        if span <= 0:
-            return None
-        return (len(self._recent) - 1) / span
+    @property
+    def background_share(self) -> float:
+        """The share of 429/503 answers that went on below the pace found (stray ones)."""
+        return self._background
 
-    def reserve(self) -> float:
-        """Take the next slot and return how long to wait for it (seconds).
+    def signal_share(self, *, probing: bool = False) -> float:
+        """The share of throttled answers in the window above which a 429/503 is a signal.
 
-        :meth:`acquire` is ``reserve`` plus the wait; this half is synchronous
-        so the rule can be checked without an event loop.
+        :data:`SIGNAL` (:data:`PROBING_SIGNAL` while ``probing``: sending
+        above the pace found), or more where stray throttles were seen: the
+        background share plus two standard deviations of a window's share.
         """
+        p = self._background
+        floor = PROBING_SIGNAL if probing else SIGNAL
+        return max(floor, p + 2.0 * math.sqrt(p * (1.0 - p) / WINDOW) + 1.0 / WINDOW)
+
+    def throttled_share(self) -> float:
+        """The share of 429/503 answers among the last :data:`WINDOW` answers."""
+        n = len(self._window)
+        return self._window_throttled / n if n else 0.0
+
+    def poll_stretch(self, demand: float) -> float:
+        """How much to stretch the polls' cadence when they ask for ``demand`` polls a second.
+
+        1 while the polls fit the limit (or there is none); else the factor
+        that brings them down to it.
+
+        >>> Pacer(10).poll_stretch(40.0)
+        4.0
+        """
+        limit = self.current_limit
+        stretch = 1.0 if limit is None or demand <= limit else demand / limit
+        if self.stats is not None:
+            self.stats.poll_stretch = stretch
+        return stretch
+
+    # -- sending ------------------------------------------------------------------
+
+    def reserve(self, priority: bool = False) -> float:
+        """Take a ticket (:attr:`ticket`); 0 if the request may go now, else the wait ahead.
+
+        A poll goes now when its slot at the current limit is free, no pause
+        runs and no poll waits before it (the slot is then taken); else it
+        must :meth:`wait` for its turn (the value returned is the time to the
+        next free slot, a lower bound). ``priority`` requests (actions,
+        logins) always go now, pushing the polls' next slot back by one.
+        Synchronous, so the rule can be checked without an event loop.
+        """
+        self.ticket += 1
+        limit = self._limit
+        if limit is None and self._paused_until == -math.inf:
+            return 0.0
         now = self._clock()
+        if self._found is not None:
+            self._follow_curve(now)
+            limit = self._limit
+        if priority:
+            if limit is not None:
+                self._next_slot = max(self._next_slot, now) + 1.0 / limit
+            return 0.0
         start = max(now, self._paused_until)
+        if limit is not None:
+            start = max(start, self._next_slot)
+        if start <= now and not self._queue:
+            if limit is not None:
+                self._next_slot = now + 1.0 / limit
+            return 0.0
+        return max(start - now, 1e-9)
+
+    async def acquire(self, priority: bool = False) -> None:
+        """Wait until the next request may be sent (see :meth:`reserve`)."""
+        if self.reserve(priority) > 0:
+            await self.wait()
+
+    async def wait(self) -> None:
+        """Wait for this poll's turn: first come, first served, one slot at the limit apart.
+
+        The spacing is taken at the limit in force when each poll goes, so a
+        cut or a recovery applies to the polls already waiting.
+        """
+        loop = self._loop or asyncio.get_running_loop()
+        turn: asyncio.Future[None] = loop.create_future()
+        self._queue.append(turn)
+        self._arm(loop)
+        try:
+            await turn
+        except BaseException:
+            if not turn.done() or turn.cancelled():
+                with contextlib.suppress(ValueError):  # taken off by _release already
+                    self._queue.remove(turn)
+            raise
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Set the timer for the next turn (plain loop API: it runs outside any task)."""
+        if self._timer is not None or not self._queue:
+            return
+        now = self._clock()
+        start = self._paused_until
         if self._limit is not None:
             start = max(start, self._next_slot)
-            self._next_slot = start + 1.0 / self._limit
-        self._recent.append(start)
-        return start - now
+        self._timer = loop.call_later(max(0.0, start - now), self._release, loop)
 
-    async def acquire(self) -> None:
-        """Wait until the next request may be sent."""
-        delay = self.reserve()
-        if delay > 0:
-            await anyio.sleep(delay)
-
-    def on_throttle(self, retry_after: float | None) -> None:
-        """The Manager answered 429 or 503 (``retry_after`` in seconds if it said)."""
+    def _release(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Let the first waiting poll go if its turn has come; set the timer for the next."""
+        self._timer = None
         now = self._clock()
-        if retry_after is None or not math.isfinite(retry_after) or retry_after < 0:
-            pause = self.throttle_pause
-        else:
-            pause = min(retry_after, self.max_pause)
+        limit = self.current_limit
+        start = self._paused_until
+        if limit is not None:
+            start = max(start, self._next_slot)
+        queue = self._queue
+        if start <= now + 1e-6:
+            while queue:
+                turn = queue.popleft()
+                if turn.done():
+                    continue
+                turn.set_result(None)
+                if limit is not None:
+                    self._next_slot = now + 1.0 / limit
+                    break
+        self._arm(loop)
+
+    # -- answers ------------------------------------------------------------------
+
+    def _record(self, now: float, throttled: bool, ticket: int) -> None:
+        if now < self._first_answer:
+            self._first_answer = now
+        window = self._window
+        if len(window) == WINDOW and window[0]:
+            self._window_throttled -= 1
+        window.append(throttled)
+        if throttled:
+            self._window_throttled += 1
+        if ticket > self._cut_ticket:
+            self._round_answers += 1
+            if throttled:
+                self._round_throttled += 1
+            else:
+                self._round_ok += 1
+            if not self._learned and self._round_answers >= WINDOW:
+                # The experiment a cut makes: below the pace found, throttles of
+                # our own load stop; what goes on is the background.
+                self._learned = True
+                share = self._round_throttled / self._round_answers
+                if share < _MAX_BACKGROUND:
+                    self._background = 0.5 * (self._background + share)
+
+    def on_answer(self, ticket: int = 0) -> None:
+        """The request with ``ticket`` got a successful answer."""
+        now = self._clock()
+        self._successes.append(now)
+        self._record(now, False, ticket)
+
+    def on_throttle(self, retry_after: float | None, ticket: int | None = None) -> None:
+        """The request with ``ticket`` got a 429/503 (``retry_after`` in seconds if given).
+
+        ``ticket=None`` means the request sent last.
+        """
+        now = self._clock()
+        if ticket is None:
+            ticket = self.ticket
         self.throttles += 1
-        if now < self._paused_until:
-            # Sent before the running pause began: extend it, cut only once.
-            self._paused_until = max(self._paused_until, now + pause)
-            return
-        self._paused_until = now + pause
-        base = self._limit if self._limit is not None else self.measured_rate()
-        if base is None:
-            base = 2 * _MIN_RATE
-        if self._cut_from is None:
-            self._cut_from = self.max_requests_per_second or base
-        cut = max(_MIN_RATE, base / 2)
-        self._limit = self._cut_at = cut
+        self._record(now, True, ticket)
+        if ticket <= self._cut_ticket or self._round_answers < ROUND:
+            return  # the round of the last cut: it cannot tell more yet
+        throttled = self._window_throttled
+        if throttled < 2:
+            return  # a stray throttle among successes
+        served = self._served_rate(now)
+        limit = self.current_limit
+        # Probing: above the pace found, with polls waiting for their turn (the limit binds).
+        probing = self._restored and self._found is not None and bool(self._queue)
+        threshold = self.signal_share(probing=probing)
+        if throttled <= threshold * len(self._window):
+            return  # stray throttles among successes
+        if not served:
+            if limit is None:
+                return  # nothing served yet to tell a pace from: nothing to cut from
+            found = limit
+        else:
+            found = served if limit is None else min(limit, served)
+        new = max(MIN_RATE, BETA * found)
+        ceiling = self.max_requests_per_second
+        if ceiling is not None:
+            new = min(new, ceiling)
+        # Persisting: the round since the last cut is throttled as heavily.
+        answers = self._round_answers
+        persisting = (
+            self.cuts > 0
+            and answers >= ROUND
+            and self._round_throttled > max(2 * SIGNAL, threshold) * answers
+        )
+        self._found = found
+        self._limit = new
+        self._curve_from = now
+        self._cut_ticket = self.ticket
+        self._round_answers = self._round_ok = self._round_throttled = 0
+        self._learned = False
+        self._restored = False
+        self._next_slot = max(self._next_slot, now + 1.0 / new)
+        self.cuts += 1
+        if persisting:
+            if retry_after is None or not math.isfinite(retry_after) or retry_after < 0:
+                pause = self.throttle_pause
+            else:
+                pause = min(retry_after, self.max_pause)
+            until = now + pause
+            if until > self._paused_until:
+                self.paused_seconds += until - max(now, self._paused_until)
+                self._paused_until = until
+        self._publish()
         log.debug(
-            "throttled by the Manager: pausing %.3fs, rate cut to %.3g requests/s", pause, cut
+            "rate cut to %.3g requests/s: %d of the last %d answers throttled, "
+            "the Manager served %.3g/s%s",
+            new,
+            self._window_throttled,
+            len(self._window),
+            found,
+            f"; polls paused {pause:.2f}s (throttling persists)" if persisting else "",
         )
 
-    def on_success(self) -> None:
-        """A request succeeded: recover gradually towards full speed."""
-        if self._cut_from is None or self._limit is None:
-            return
-        self._limit *= _RECOVERY
-        since_pause = self._clock() - self._paused_until
-        if since_pause > 0:
-            by_time = self._cut_at * 2.0 ** min(64.0, since_pause / _DOUBLING)
-            self._limit = max(self._limit, by_time)
-        if self._limit >= self._cut_from:
-            self._limit = self.max_requests_per_second
-            self._cut_from = None
-            log.debug("recovered from throttling: rate limit back to %s", self._limit)
+    def _served_rate(self, now: float) -> float | None:
+        """Successful answers per second since the last cut, else over the last second.
+
+        Not counting a pause (no answers are expected then), nor the time
+        before the first answer; ``None`` when too short to tell.
+        """
+        since_cut = now - max(self._curve_from, self._paused_until)
+        if self.cuts and _MIN_SPAN <= since_cut <= _RATE_SPAN and self._round_answers >= ROUND:
+            return self._round_ok / since_cut
+        start = max(now - _RATE_SPAN, self._first_answer, self._paused_until)
+        successes = self._successes
+        while successes and successes[0] < start:
+            successes.popleft()
+        if len(successes) == successes.maxlen:
+            start = successes[0]
+        if not successes:
+            return None
+        return len(successes) / max(now - start, _MIN_SPAN)
+
+    def _follow_curve(self, now: float) -> None:
+        """Move the limit along the recovery curve (called once a pace was found)."""
+        found = self._found
+        assert found is not None
+        t = now - self._curve_from
+        if t < RECOVER:
+            x = 1.0 - t / RECOVER
+            limit = found * (1.0 - (1.0 - BETA) * x * x * x)
+        else:
+            x = min(t - RECOVER, 60.0)
+            limit = found * (1.0 + PROBE * x * x * x)
+            if not self._restored:
+                self._restored = True
+                log.debug("rate restored to %.3g requests/s, the Manager's pace found", found)
+        ceiling = self.max_requests_per_second
+        if ceiling is not None and limit > ceiling:
+            limit = ceiling
+        self._limit = limit
+        if self.stats is not None:
+            self.stats.rate_limit = limit
+
+    def _publish(self) -> None:
+        stats = self.stats
+        if stats is not None:
+            stats.rate_limit = self._limit
+            stats.rate_cuts = self.cuts
+            stats.paused_seconds = self.paused_seconds

@@ -11,7 +11,7 @@ __all__ = ["ClientStats"]
 
 @attrs.define
 class ClientStats:
-    """Live counters of one client; read them any time, they only grow.
+    """Live counters of one client; read them any time (the counters only grow).
 
     >>> s = ClientStats()
     >>> s.requests, s.peak_in_flight
@@ -31,7 +31,18 @@ class ClientStats:
     relogins: int = 0
     """Logins done because the session expired."""
     throttled: int = 0
-    """Answers 429/503 that slowed the whole client down."""
+    """Answers 429/503 seen (each is retried after its ``Retry-After``)."""
+    rate_limit: float | None = None
+    """The pacer's request-rate limit right now (requests/s; ``None``: none yet).
+
+    Learned from the Manager's 429/503 answers (see the README's "Good citizen").
+    """
+    rate_cuts: int = 0
+    """Times the rate limit was cut because the Manager throttled."""
+    paused_seconds: float = 0.0
+    """Seconds the polls were paused in all because throttling persisted."""
+    poll_stretch: float = 1.0
+    """The factor the watch cadence is stretched by right now to fit the limit (1: none)."""
     in_flight: int = 0
     """Progress requests in flight right now."""
     peak_in_flight: int = 0

@@ -18,8 +18,10 @@ The model
   ``max_interval`` while the command is not moving; while it moves steadily,
   polls aimed just after the instant its next change is due, estimated from
   when the last few changes were seen; an early look for the end; jitter.
-  Requests also pass the client's :class:`~cmdprogress._pacing.Pacer`: the
-  rate ceiling and the whole-client slow-down after 429/503.
+  Requests also pass the client's :class:`~cmdprogress._pacing.Pacer` (the
+  rate limit learned from 429/503 answers, a ceiling); while the polls the
+  cadences ask for exceed that limit, every delay is stretched by the same
+  factor (up to ``max_interval``), so polls are what slows down.
 - **Watchers.** Every watcher has a mailbox, bounded in bytes. A snapshot is
   delivered when it differs from the last one that watcher got (value
   equality). A lagging consumer gets the latest snapshot of a state instead
@@ -110,6 +112,7 @@ _ERROR_BYTES: Final = 4096
 MAX_MALFORMED = 3
 """Malformed answers in a row after which a command's watch ends."""
 _TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+_THROTTLE_STATUS = frozenset({429, 503})
 _CANCELLED: Final = object()
 """``_Command.scope`` of a command whose poll in flight was cancelled by ``_drop``."""
 
@@ -187,6 +190,7 @@ class _Command:
         "changed_at",
         "cid",
         "delay",
+        "demand",
         "digest",
         "failing_since",
         "last",
@@ -203,6 +207,7 @@ class _Command:
         self.changed_at = 0.0
         self.cadence = Cadence()
         self.delay = 0.0  # back-off after failed polls
+        self.demand = 0.0  # polls per second its cadence asks for (1 / the last delay)
         self.seq = -1
         self.digest = b""  # of the body that gave ``last`` (identical body: no decoding)
         # While a poll is in flight: the worker task running it (_drop() cancels it),
@@ -701,6 +706,9 @@ class Engine:
     def __init__(self, client: Client) -> None:
         self._client = client
         self.stats = WatchStats()
+        self._pacer = client._pacer
+        self._max_retry_after = client._retry.max_retry_after
+        self._demand = 0.0  # polls per second all the cadences ask for (see _paced)
         self._commands: dict[int, _Command] = {}
         self._heap: list[tuple[float, int, int]] = []
         self._seq = itertools.count()
@@ -843,6 +851,8 @@ class Engine:
             del self._commands[cmd.cid]
             self.stats.watched = len(self._commands)
         cmd.seq = -1  # its heap entry, if any, is now stale
+        self._demand = self._demand - cmd.demand if self._commands else 0.0
+        cmd.demand = 0.0
         task = cmd.scope
         if isinstance(task, asyncio.Task):
             cmd.scope = _CANCELLED
@@ -1000,6 +1010,7 @@ class Engine:
         cmd.delay = 0.0
         changed = p is not cmd.last and p != cmd.last  # `is`: a repeated body, not decoded
         delay = cmd.cadence.next_delay(self._policy, now - elapsed, now, cmd.last, p, self._random)
+        delay = self._paced(cmd, delay)
         if self._listeners:
             self._emit(WatchEvent("poll", cmd.cid, progress=p, elapsed=elapsed))
         if changed:
@@ -1033,6 +1044,22 @@ class Engine:
             )
         self._schedule(cmd, now + delay)
 
+    def _paced(self, cmd: _Command, delay: float) -> float:
+        """``delay`` stretched while the polls all cadences ask for exceed the pacer's limit.
+
+        Polls are what gets slowed under pressure: every command's cadence
+        stretches by the same factor, up to ``max_interval`` (beyond that the
+        polls wait their turn at the pacer's limit, so the cadence comes back
+        as soon as the limit does), and comes back as the limit recovers.
+        """
+        demand = 1.0 / delay
+        self._demand += demand - cmd.demand
+        cmd.demand = demand
+        stretch = self._pacer.poll_stretch(self._demand)
+        if stretch > 1.0:
+            delay = max(delay, min(delay * stretch, self._policy.max_interval))
+        return delay
+
     def _on_error(self, cmd: _Command, error: Exception, now: float) -> None:
         policy = self._policy
         keep = False
@@ -1051,16 +1078,21 @@ class Engine:
             return
         self.stats.retried += 1
         cmd.delay = min(policy.max_interval, max(cmd.delay, policy.interval) * policy.backoff)
+        wait = cmd.delay
+        if isinstance(error, HTTPStatusError) and error.status in _THROTTLE_STATUS:
+            # The poll the Manager throttled waits its Retry-After; the others go on.
+            after = error.retry_after
+            wait = policy.throttle_pause if after is None else min(after, self._max_retry_after)
         log.debug(
             "command %d: poll failed (%s: %s), trying again in %.3fs",
             cmd.cid,
             type(error).__name__,
             error,
-            cmd.delay,
+            wait,
         )
         if self._listeners:
             self._emit(WatchEvent("retry", cmd.cid, error=error))
-        self._schedule(cmd, now + cmd.delay)
+        self._schedule(cmd, now + wait)
 
     def _end_with(self, cmd: _Command, error: Exception) -> None:
         log.debug("command %d: watch ends with %s: %s", cmd.cid, type(error).__name__, error)
