@@ -10,8 +10,8 @@ and the client in this one, every variant side by side in the same run:
    most 2x the measured rate) and a naive loop. Steady state = after the
    first ``WARMUP`` seconds: answers served / C and the share refused.
 2. **Capacity 100 -> 30 -> 100** answers/s: time until the client's request
-   rate (served + refused, over 1 s) is and stays within 15 % of the new
-   capacity, each way. Drawn in ``pacing_rate.png``.
+   rate (served + refused, averaged over the last 2 s) is and stays within
+   15 % of the new capacity until the next change, each way. Drawn in ``pacing_rate.png``.
 3. **8 % random 429/503** (``Retry-After: 1``), no load limit: time to see
    100 commands end, against the same run without throttles.
 4. **25 % mixed faults** (500/502/503/429/reset/truncated; 429/503 carry
@@ -308,10 +308,18 @@ async def plain_until_done(url: str, ids: list[int], interval: float) -> tuple[f
 # -- the workloads -------------------------------------------------------------------------
 
 
+SETTLE_SPAN = 2.0
+
+
 def settle_time(trace: Trace, start: float, end: float, capacity: float) -> float | None:
-    """Seconds after ``start`` until the request rate stays within 15 % of ``capacity``."""
+    """Seconds after ``start`` until the request rate stays within 15 % of ``capacity``.
+
+    The request rate (served + refused) is averaged over the ``SETTLE_SPAN``
+    seconds before each sample, and must stay in the band until ``end``.
+    """
     offered = [
-        trace.window_rate(trace.served, i) + trace.window_rate(trace.refused, i)
+        trace.window_rate(trace.served, i, SETTLE_SPAN)
+        + trace.window_rate(trace.refused, i, SETTLE_SPAN)
         for i in range(len(trace.times))
     ]
     inside = [i for i, t in enumerate(trace.times) if start < t <= end]
@@ -537,7 +545,8 @@ def render(raw: dict[str, Any], command: str) -> str:
         )
     lines += [
         "",
-        "**Capacity 100 -> 30 -> 100** (settle time of the request rate, seconds; refused share "
+        "**Capacity 100 -> 30 -> 100**, 12 s each (seconds until the request rate, averaged "
+        f"over {SETTLE_SPAN:.0f} s, is and stays within 15 % of the new capacity; refused share "
         "over the run):",
         "",
         "| client | down | up | refused |",

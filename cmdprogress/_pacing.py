@@ -24,20 +24,21 @@ that can wait and one server:
   those of the next round until :data:`ROUND` of its answers are in (so the
   next cut can be measured against what the last one did).
 - **The cut aims at what the Manager served**, not at what was sent: the pace
-  found is the rate of successful answers since the last cut (or over the
-  last second), no more than the limit in force; the new limit is
-  :data:`BETA` of it.
+  found is the rate of successful answers over the window (or the last
+  second when the window is too short to time), no more than the limit in
+  force; the new limit is :data:`BETA` of it.
 - **Recovery** follows a curve in time, not in successes: back to the pace
   found in :data:`RECOVER` seconds (fast at first, flattening as it nears),
   then probing above it, slowly at first and faster the longer no throttle
   comes (``PROBE * t**3``: +1 % after half a second, +9 % after one, +72 %
   after two), so the rate sits just under the capacity and a Manager that
   recovers is found again within seconds.
-- **Pause only when throttling persists.** A signal in the round right after
-  a cut (within :data:`PERSIST` seconds of it: the cut did not relieve the
-  Manager) also pauses every poll of the client for the ``Retry-After`` of
-  that answer (``throttle_pause`` without one, at most ``max_pause``). A
-  pause ends the episode: the next signal only cuts.
+- **Pause only when throttling persists.** A round after a cut that is
+  throttled heavily again (more than twice :data:`SIGNAL`) makes the next
+  cut aim at that round's share of successes; when that happens twice in a
+  row (two cuts did not relieve the Manager), every poll of the client also
+  pauses for the ``Retry-After`` of that answer (``throttle_pause`` without
+  one, at most ``max_pause``). A pause ends the episode.
 - **Polls give way.** Actions, logins and login checks (``priority=True``)
   skip the queue of polls and the pause; they still count against the rate.
   Polls are what gets slowed: :meth:`poll_stretch` tells the engine how much
@@ -72,11 +73,11 @@ WINDOW = 32
 """Answers remembered to tell a throttling Manager from a stray 429/503."""
 SIGNAL = 0.25
 """The share of throttled answers in the window above which a 429/503 is a signal."""
-PROBING_SIGNAL = 0.1
+PROBING_SIGNAL = 0.07
 """The same while the client sends above the pace found (where its own load is the cause)."""
 ROUND = 8
 """Answers to requests sent after a cut before a new throttle may cut again."""
-BETA = 0.85
+BETA = 0.9
 """The limit after a cut, as a share of the pace found."""
 RECOVER = 1.0
 """Seconds after a cut in which the limit climbs back to the pace found."""
@@ -121,6 +122,7 @@ class Pacer:
         "_cut_ticket",
         "_first_answer",
         "_found",
+        "_heavy",
         "_learned",
         "_limit",
         "_loop",
@@ -176,6 +178,7 @@ class Pacer:
         self._round_answers = ROUND  # answers to requests issued after the last cut...
         self._round_ok = 0  # ...how many of them succeeded, how many were throttled
         self._round_throttled = 0
+        self._heavy = 0  # cuts in a row after a heavily throttled round
         self._background = 0.0  # the share of 429/503 that come whatever the rate
         self._learned = True  # the round after the last cut was folded into _background
         self._restored = True  # the curve is back at the pace found
@@ -186,7 +189,7 @@ class Pacer:
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         # The last WINDOW answers: throttled or not, and how many were.
-        self._window: collections.deque[bool] = collections.deque(maxlen=WINDOW)
+        self._window: collections.deque[tuple[float, bool]] = collections.deque(maxlen=WINDOW)
         self._window_throttled = 0
         # When the last successes were answered (the served rate), and the first answer.
         self._successes: collections.deque[float] = collections.deque(maxlen=_SUCCESSES)
@@ -368,9 +371,9 @@ class Pacer:
         if now < self._first_answer:
             self._first_answer = now
         window = self._window
-        if len(window) == WINDOW and window[0]:
+        if len(window) == WINDOW and window[0][1]:
             self._window_throttled -= 1
-        window.append(throttled)
+        window.append((now, throttled))
         if throttled:
             self._window_throttled += 1
         if ticket > self._cut_ticket:
@@ -405,7 +408,12 @@ class Pacer:
         self._record(now, True, ticket)
         if ticket <= self._cut_ticket or self._round_answers < ROUND:
             return  # the round of the last cut: it cannot tell more yet
-        throttled = self._window_throttled
+        if self.cuts and self._round_answers < WINDOW:
+            # The window still holds answers from before the last cut: the new
+            # round is judged on its own answers.
+            throttled, answers = self._round_throttled, self._round_answers
+        else:
+            throttled, answers = self._window_throttled, len(self._window)
         if throttled < 2:
             return  # a stray throttle among successes
         served = self._served_rate(now)
@@ -413,7 +421,7 @@ class Pacer:
         # Probing: above the pace found, with polls waiting for their turn (the limit binds).
         probing = self._restored and self._found is not None and bool(self._queue)
         threshold = self.signal_share(probing=probing)
-        if throttled <= threshold * len(self._window):
+        if throttled <= threshold * answers:
             return  # stray throttles among successes
         if not served:
             if limit is None:
@@ -421,22 +429,31 @@ class Pacer:
             found = limit
         else:
             found = served if limit is None else min(limit, served)
+        # Heavy: the round since the last cut was throttled as much or more.
+        in_round = self._round_answers
+        heavy = (
+            self.cuts > 0
+            and in_round >= ROUND
+            and self._round_throttled > max(2 * SIGNAL, threshold) * in_round
+        )
+        if heavy and limit is not None:
+            # That round went at the limit: the Manager served its share of successes.
+            found = min(found, limit * self._round_ok / in_round)
+        self._heavy = self._heavy + 1 if heavy else 0
+        persisting = self._heavy >= 2  # two cuts in a row did not relieve the Manager
+        found = max(found, MIN_RATE)
         new = max(MIN_RATE, BETA * found)
         ceiling = self.max_requests_per_second
         if ceiling is not None:
             new = min(new, ceiling)
-        # Persisting: the round since the last cut is throttled as heavily.
-        answers = self._round_answers
-        persisting = (
-            self.cuts > 0
-            and answers >= ROUND
-            and self._round_throttled > max(2 * SIGNAL, threshold) * answers
-        )
         self._found = found
         self._limit = new
         self._curve_from = now
         self._cut_ticket = self.ticket
         self._round_answers = self._round_ok = self._round_throttled = 0
+        # The next round is judged on its own answers.
+        self._window.clear()
+        self._window_throttled = 0
         self._learned = False
         self._restored = False
         self._next_slot = max(self._next_slot, now + 1.0 / new)
@@ -450,35 +467,38 @@ class Pacer:
             if until > self._paused_until:
                 self.paused_seconds += until - max(now, self._paused_until)
                 self._paused_until = until
+            self._heavy = 0  # a pause ends the episode
         self._publish()
         log.debug(
             "rate cut to %.3g requests/s: %d of the last %d answers throttled, "
             "the Manager served %.3g/s%s",
             new,
-            self._window_throttled,
-            len(self._window),
+            throttled,
+            answers,
             found,
             f"; polls paused {pause:.2f}s (throttling persists)" if persisting else "",
         )
 
     def _served_rate(self, now: float) -> float | None:
-        """Successful answers per second since the last cut, else over the last second.
+        """Successful answers per second over the window, else over the last second.
 
         Not counting a pause (no answers are expected then), nor the time
         before the first answer; ``None`` when too short to tell.
         """
-        since_cut = now - max(self._curve_from, self._paused_until)
-        if self.cuts and _MIN_SPAN <= since_cut <= _RATE_SPAN and self._round_answers >= ROUND:
-            return self._round_ok / since_cut
-        start = max(now - _RATE_SPAN, self._first_answer, self._paused_until)
+        paused_until = self._paused_until
+        start = max(self._window[0][0], paused_until)
+        if now - start >= _MIN_SPAN:
+            ok = sum(1 for t, throttled in self._window if t > start and not throttled)
+            return ok / (now - start)
+        start = max(now - _RATE_SPAN, self._first_answer, paused_until)
         successes = self._successes
         while successes and successes[0] < start:
             successes.popleft()
         if len(successes) == successes.maxlen:
             start = successes[0]
-        if not successes:
+        if now - start < _MIN_SPAN:
             return None
-        return len(successes) / max(now - start, _MIN_SPAN)
+        return len(successes) / (now - start)
 
     def _follow_curve(self, now: float) -> None:
         """Move the limit along the recovery curve (called once a pace was found)."""
