@@ -57,6 +57,16 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 
+@nox.session(python=PYTHON, name="bench-pacing")
+def bench_pacing(session: nox.Session) -> None:
+    """Only the pacing benchmarks (issue 11); rewrites only their section of RESULTS.md.
+
+    ``nox -s bench-pacing -- --soak`` also runs the full soak with and without faults.
+    """
+    _install(session, "bench")
+    session.run("python", "-m", "benchmarks", "pacing", *session.posargs)
+
+
 @nox.session(python=PYTHON)
 def soak(session: nox.Session) -> None:
     """The full soak test: 2,000 commands under faults (not run by default; a few minutes).
