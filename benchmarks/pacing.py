@@ -616,19 +616,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="short runs: a smoke test")
     p.add_argument("--soak", action="store_true", help="also the full soak, twice (minutes)")
+    p.add_argument(
+        "--soak-only",
+        action="store_true",
+        help="only the soak, added to the figures of the last run (.out/pacing.json)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     random.seed(0)
     seconds, drop_seconds = (6.0, 6.0) if args.quick else (20.0, 36.0)
-    raw = asyncio.run(measure(1 if args.quick else args.rounds, seconds, drop_seconds))
-    if args.soak:
-        raw["soak"] = soak_round()
     out_dir = HERE / ".out"
     out_dir.mkdir(exist_ok=True)
+    if args.soak_only:
+        raw = json.loads((out_dir / "pacing.json").read_text(encoding="utf-8"))
+        raw["soak"] = soak_round()
+    else:
+        raw = asyncio.run(measure(1 if args.quick else args.rounds, seconds, drop_seconds))
+        if args.soak:
+            raw["soak"] = soak_round()
     (out_dir / "pacing.json").write_text(json.dumps(raw, default=str), encoding="utf-8")
     last = raw["drop"][-1]
     plot(last["cmdprogress"]["trace"], last["botocore-style adaptive"]["trace"], drop_seconds)
-    command = "python -m benchmarks pacing " + " ".join(argv or sys.argv[1:])
+    command = raw.setdefault("command", "python -m benchmarks pacing " + " ".join(argv or []))
+    if args.soak_only:
+        command += "`, soak added by `python -m benchmarks pacing --soak-only"
     write_section(render(raw, command.strip()), args.out)
     print(f"[pacing] wrote {args.out} and {PLOT}", file=sys.stderr)
     summary = {

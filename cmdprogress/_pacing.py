@@ -1,7 +1,8 @@
 """Client-wide pacing: learn the Manager's pace from its 429/503 answers and keep just under it.
 
 Every request to the Manager takes a ticket from :meth:`Pacer.reserve` before
-it is sent (and waits the delay it returns); the transport reports each
+it is sent (a poll that may not go yet waits its turn in :meth:`Pacer.wait`,
+first come first served); the transport reports each
 answer back with that ticket: :meth:`Pacer.on_answer` for a success,
 :meth:`Pacer.on_throttle` for a 429/503. One pacer per client, shared by all
 its tasks.
@@ -15,14 +16,20 @@ that can wait and one server:
 
 - **A throttle is a signal only among other throttles.** The pacer keeps the
   last :data:`WINDOW` answers; a 429/503 can cut the rate only when more than
-  :data:`SIGNAL` of them (and at least two) were throttled. One stray 503 among successes (a
-  proxy, a load balancer) changes nothing: the request it came with is polled
-  again after its ``Retry-After``, nothing else waits.
+  :data:`SIGNAL` of them (and at least two) were throttled, or more than
+  :data:`PROBING_SIGNAL` while the client probes above the pace it found with
+  polls waiting (there its own load is the likely cause). One stray 503
+  among successes (a proxy, a load balancer) changes nothing: the request it
+  came with is polled again after its ``Retry-After``, nothing else waits.
+  Where stray throttles keep coming below the pace found (the round after a
+  cut shows them), their share is learned as a background and the signal
+  share rises above it (:meth:`Pacer.signal_share`).
 - **At most one cut per round.** Tickets are numbered; a cut remembers the
   last ticket issued. Throttles of requests issued up to then (in flight or
   waiting for their slot: sent before anyone knew) never cut again, nor do
-  those of the next round until :data:`ROUND` of its answers are in (so the
-  next cut can be measured against what the last one did).
+  those of the next round until :data:`ROUND` of its answers are in; that
+  round is judged on its own answers (so the next cut is measured against
+  what the last one did).
 - **The cut aims at what the Manager served**, not at what was sent: the pace
   found is the rate of successful answers over the window (or the last
   second when the window is too short to time), no more than the limit in
@@ -77,7 +84,7 @@ PROBING_SIGNAL = 0.07
 """The same while the client sends above the pace found (where its own load is the cause)."""
 ROUND = 8
 """Answers to requests sent after a cut before a new throttle may cut again."""
-BETA = 0.9
+BETA = 0.85
 """The limit after a cut, as a share of the pace found."""
 RECOVER = 1.0
 """Seconds after a cut in which the limit climbs back to the pace found."""
@@ -119,6 +126,7 @@ class Pacer:
         "_background",
         "_clock",
         "_curve_from",
+        "_cut_probing",
         "_cut_ticket",
         "_first_answer",
         "_found",
@@ -129,6 +137,8 @@ class Pacer:
         "_next_slot",
         "_own_clock",
         "_paused_until",
+        "_probe_answers",
+        "_probe_throttled",
         "_queue",
         "_restored",
         "_round_answers",
@@ -175,6 +185,7 @@ class Pacer:
         self._found: float | None = None  # the pace found at the last cut (req/s)
         self._curve_from = 0.0  # when the curve after the last cut started
         self._cut_ticket = 0  # tickets up to this one were issued before the last cut
+        self._cut_probing = False  # the last cut came while probing above the pace found
         self._round_answers = ROUND  # answers to requests issued after the last cut...
         self._round_ok = 0  # ...how many of them succeeded, how many were throttled
         self._round_throttled = 0
@@ -182,6 +193,7 @@ class Pacer:
         self._background = 0.0  # the share of 429/503 that come whatever the rate
         self._learned = True  # the round after the last cut was folded into _background
         self._restored = True  # the curve is back at the pace found
+        self._probe_answers = self._probe_throttled = 0  # answers since, and throttled
         self._next_slot = -math.inf
         self._paused_until = -math.inf
         # Polls waiting for their turn (FIFO), and the loop timer that lets the first go.
@@ -376,6 +388,9 @@ class Pacer:
         window.append((now, throttled))
         if throttled:
             self._window_throttled += 1
+        if self._restored:
+            self._probe_answers += 1
+            self._probe_throttled += throttled
         if ticket > self._cut_ticket:
             self._round_answers += 1
             if throttled:
@@ -408,7 +423,14 @@ class Pacer:
         self._record(now, True, ticket)
         if ticket <= self._cut_ticket or self._round_answers < ROUND:
             return  # the round of the last cut: it cannot tell more yet
-        if self.cuts and self._round_answers < WINDOW:
+        limit = self.current_limit
+        # Probing: above the pace found, with polls waiting for their turn (the limit binds).
+        probing = self._restored and self._found is not None and bool(self._queue)
+        if probing and self._probe_answers < WINDOW:
+            # Judged on the answers since the probe began: at a low rate the
+            # window reaches back to before it.
+            throttled, answers = self._probe_throttled, self._probe_answers
+        elif self.cuts and self._round_answers < WINDOW:
             # The window still holds answers from before the last cut: the new
             # round is judged on its own answers.
             throttled, answers = self._round_throttled, self._round_answers
@@ -416,13 +438,12 @@ class Pacer:
             throttled, answers = self._window_throttled, len(self._window)
         if throttled < 2:
             return  # a stray throttle among successes
-        served = self._served_rate(now)
-        limit = self.current_limit
-        # Probing: above the pace found, with polls waiting for their turn (the limit binds).
-        probing = self._restored and self._found is not None and bool(self._queue)
-        threshold = self.signal_share(probing=probing)
+        # The round after a cut made while probing is judged as strictly: a
+        # pace found by overshooting may still be a little above the capacity.
+        threshold = self.signal_share(probing=probing or (self._cut_probing and not self._restored))
         if throttled <= threshold * answers:
             return  # stray throttles among successes
+        served = self._served_rate(now)
         if not served:
             if limit is None:
                 return  # nothing served yet to tell a pace from: nothing to cut from
@@ -456,6 +477,7 @@ class Pacer:
         self._window_throttled = 0
         self._learned = False
         self._restored = False
+        self._cut_probing = probing
         self._next_slot = max(self._next_slot, now + 1.0 / new)
         self.cuts += 1
         if persisting:
@@ -480,25 +502,28 @@ class Pacer:
         )
 
     def _served_rate(self, now: float) -> float | None:
-        """Successful answers per second over the window, else over the last second.
+        """Successful answers per second: the lower of the window's and the last second's.
 
         Not counting a pause (no answers are expected then), nor the time
-        before the first answer; ``None`` when too short to tell.
+        before the first answer; ``None`` when too short to tell. The lower
+        of the two, as a Manager's slack (answers it gives at once above its
+        rate) inflates a short count.
         """
         paused_until = self._paused_until
+        rates = []
         start = max(self._window[0][0], paused_until)
         if now - start >= _MIN_SPAN:
             ok = sum(1 for t, throttled in self._window if t > start and not throttled)
-            return ok / (now - start)
+            rates.append(ok / (now - start))
         start = max(now - _RATE_SPAN, self._first_answer, paused_until)
         successes = self._successes
         while successes and successes[0] < start:
             successes.popleft()
         if len(successes) == successes.maxlen:
             start = successes[0]
-        if now - start < _MIN_SPAN:
-            return None
-        return len(successes) / (now - start)
+        if now - start >= _MIN_SPAN:
+            rates.append(len(successes) / (now - start))
+        return min(rates) if rates else None
 
     def _follow_curve(self, now: float) -> None:
         """Move the limit along the recovery curve (called once a pace was found)."""
@@ -513,6 +538,7 @@ class Pacer:
             limit = found * (1.0 + PROBE * x * x * x)
             if not self._restored:
                 self._restored = True
+                self._probe_answers = self._probe_throttled = 0
                 log.debug("rate restored to %.3g requests/s, the Manager's pace found", found)
         ceiling = self.max_requests_per_second
         if ceiling is not None and limit > ceiling:
