@@ -505,15 +505,15 @@ class Pacer:
         """Successful answers per second: the lower of the window's and the last second's.
 
         Not counting a pause (no answers are expected then), nor the time
-        before the first answer; ``None`` when too short to tell. The lower
+        before the first answer; ``None`` when nothing was served. The lower
         of the two, as a Manager's slack (answers it gives at once above its
         rate) inflates a short count.
         """
         paused_until = self._paused_until
         rates = []
         start = max(self._window[0][0], paused_until)
+        ok = sum(1 for t, throttled in self._window if t > start and not throttled)
         if now - start >= _MIN_SPAN:
-            ok = sum(1 for t, throttled in self._window if t > start and not throttled)
             rates.append(ok / (now - start))
         start = max(now - _RATE_SPAN, self._first_answer, paused_until)
         successes = self._successes
@@ -523,6 +523,9 @@ class Pacer:
             start = successes[0]
         if now - start >= _MIN_SPAN:
             rates.append(len(successes) / (now - start))
+        if not rates and ok:
+            # Everything came within _MIN_SPAN (a first burst): a low estimate.
+            rates.append(ok / _MIN_SPAN)
         return min(rates) if rates else None
 
     def _follow_curve(self, now: float) -> None:
