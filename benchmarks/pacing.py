@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 PLOT = HERE / "pacing_rate.png"
-TITLE = "7. Pacing against a loaded Manager (issue 11)"
+TITLE = "8. Pacing against a loaded Manager (issue 11)"
 END_MARK = "<!-- pacing section ends -->"
 
 CAPACITY = 60.0

@@ -347,6 +347,16 @@ class Pacer:
                     self._queue.remove(turn)
             raise
 
+    def wake_all(self) -> None:
+        """Let every waiting poll go at once (the client is closing: each checks and ends)."""
+        queue, self._queue = self._queue, collections.deque()
+        for turn in queue:
+            if not turn.done():
+                turn.set_result(None)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         """Set the timer for the next turn (plain loop API: it runs outside any task)."""
         if self._timer is not None or not self._queue:

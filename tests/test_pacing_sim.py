@@ -9,6 +9,7 @@ import anyio
 import pytest
 
 from cmdprogress import Client, PollPolicy, RetryPolicy
+from cmdprogress.exceptions import ClientClosedError
 from cmdprogress.testing import Capacity, Fault, ManagerSimulator, Timeline
 
 CAPACITY = 80.0
@@ -80,3 +81,33 @@ async def test_throttling_that_persists_pauses_the_polls() -> None:
                 cuts = client.stats.rate_cuts
     assert cuts >= 2
     assert client.stats.paused_seconds == pytest.approx(0.05)
+
+
+@pytest.mark.anyio
+async def test_polls_waiting_their_turn_end_when_the_client_closes() -> None:
+    """get_progress calls waiting their turn at a 1/s ceiling end with ClientClosedError."""
+    async with ManagerSimulator() as sim:
+        cid = sim.add_command(Timeline.build(steps=2, duration=1000.0))
+        poll = PollPolicy(max_requests_per_second=1)
+        client = Client(sim.url, poll=poll)
+        errors: list[BaseException] = []
+
+        async def poll_once() -> None:
+            try:
+                await client.get_progress(cid)
+            except ClientClosedError as e:
+                errors.append(e)
+
+        with anyio.fail_after(20):
+            async with client, anyio.create_task_group() as tg:
+                for _ in range(5):
+                    tg.start_soon(poll_once)
+                await sim.wait_for_requests(cid, 1)
+                # The other four queued for their turn before the first left the client.
+                assert len(client._pacer._queue) == 4
+                transport = client._transport
+                assert transport is not None
+                await transport.close()  # what leaving `async with client` does
+                assert not client._pacer._queue  # let go at once, not one a second
+    assert len(errors) == 5  # the one in flight too
+    assert sim.stats.progress_requests[cid] == 1  # the four waiting were never sent
