@@ -639,7 +639,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plot(last["cmdprogress"]["trace"], last["botocore-style adaptive"]["trace"], drop_seconds)
     command = raw.setdefault("command", "python -m benchmarks pacing " + " ".join(argv or []))
     if args.soak_only:
-        command += "`, soak added by `python -m benchmarks pacing --soak-only"
+        command += "`, the soak row by `python -m benchmarks pacing --soak-only"
     write_section(render(raw, command.strip()), args.out)
     print(f"[pacing] wrote {args.out} and {PLOT}", file=sys.stderr)
     summary = {
