@@ -18,6 +18,7 @@ from ._auth import BasicAuth, CASAuth, Login, parse_http_url
 from ._checkpoint import read_checkpoint
 from ._convert import decode_action, decode_progress
 from ._http import RetryPolicy, Timeouts, Transport, safe_url
+from ._loop import require_asyncio
 from ._models import CommandProgress, CommandState
 from ._pacing import Pacer
 from ._policy import PollPolicy
@@ -90,13 +91,6 @@ def validate_since(value: object) -> CommandProgress:
         )
     validate_command_id(value.command_id)
     return value
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    leaves: list[BaseException] = []
-    for e in group.exceptions:
-        leaves.extend(_leaves(e) if isinstance(e, BaseExceptionGroup) else [e])
-    return leaves
 
 
 def _validate_cluster_id(value: object) -> int:
@@ -267,6 +261,7 @@ class Client:
             ) from None
 
     async def __aenter__(self) -> Client:
+        require_asyncio("`async with Client(...)`")
         if self._stack is not None:
             raise ClientClosedError(
                 "this Client is already open; use one `async with` block at a time"
@@ -329,13 +324,10 @@ class Client:
         stack = self._stack
         if stack is None:
             return
+        # No task group here (the engine owns its workers as plain asyncio tasks):
+        # whatever the block raised leaves it as it was raised, groups included.
         try:
             await stack.__aexit__(exc_type, exc, tb)
-        except BaseExceptionGroup as group:
-            # A task group that re-raises the block's own exception wrapped in a
-            # group of one: let the original exception go on unwrapped.
-            if exc is None or _leaves(group) != [exc]:
-                raise
         finally:
             self._transport = self._engine = self._stack = None
 

@@ -71,7 +71,6 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypeAlias, overload
 
-import anyio
 import attrs
 
 from ._cadence import Cadence
@@ -93,8 +92,6 @@ from .exceptions import (
 
 if TYPE_CHECKING:
     from types import TracebackType
-
-    from anyio.abc import TaskGroup
 
     from ._client import Client
     from ._policy import PollPolicy
@@ -712,12 +709,18 @@ class Engine:
         self._commands: dict[int, _Command] = {}
         self._heap: list[tuple[float, int, int]] = []
         self._seq = itertools.count()
-        self._tg: TaskGroup | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         # The engine's own context, for the timer and the workers it starts.
         self._context: contextvars.Context | None = None
-        # One loop timer, armed for the earliest due command while a worker could take it.
-        self._timer: asyncio.TimerHandle | None = None
+        # One loop timer, armed for the earliest due command while a worker could take it,
+        # and the loop time it is set for (handles of other loops, uvloop's, have no when()).
+        self._timer: asyncio.Handle | None = None
+        self._timer_due = 0.0
+        # The fetch workers: started with loop.create_task only (nothing but the public
+        # AbstractEventLoop API runs in loop callbacks), cancelled and awaited on exit.
+        self._tasks: set[asyncio.Task[None]] = set()
+        # The first error a worker died of: raised when the client's block ends.
+        self._crash: BaseException | None = None
         self._workers = 0
         # Idle workers, each waiting on a future that the timer resolves with a due command.
         self._idle: list[asyncio.Future[_Command]] = []
@@ -736,9 +739,7 @@ class Engine:
     async def __aenter__(self) -> Engine:
         self._loop = asyncio.get_running_loop()
         self._context = contextvars.copy_context()
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
+        self._crash = None
         self._open = True
         return self
 
@@ -747,27 +748,56 @@ class Engine:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool | None:
-        self._open = False
-        tg, self._tg = self._tg, None
+    ) -> None:
         closed = ClientClosedError(
             "the client was closed while this watch was running; "
             "watch inside the client's `async with` block"
         )
+        self._shut(closed)
+        tasks = self._tasks
+        for task in tasks:
+            task.cancel()
+        try:
+            while tasks:
+                await asyncio.wait(list(tasks))  # done callbacks empty the set
+        finally:
+            self._idle.clear()
+            crash, self._crash = self._crash, None
+        # A worker's error is not swallowed: it leaves the block, unless the block
+        # already raises (then it was logged, and the block's exception goes on as raised).
+        if crash is not None and exc is None:
+            raise crash
+
+    def _shut(self, error: ClientClosedError) -> None:
+        """Stop scheduling; wake every watcher with ``error``."""
+        self._open = False
         for inbox in list(self._inboxes):
-            inbox.close(closed)
+            inbox.close(error)
         self._commands.clear()
         self._heap.clear()
         self.stats.watched = 0
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        assert tg is not None
-        tg.cancel_scope.cancel()
-        try:
-            return await tg.__aexit__(exc_type, exc, tb)
-        finally:
-            self._idle.clear()
+
+    def _worker_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is None or self._crash is not None:
+            return
+        # A bug, or a BaseException out of a listener: never hide it. The watches
+        # cannot go on without their worker, so they end now, and the error leaves
+        # the client's `async with` block.
+        self._crash = error
+        log.error("a polling worker failed; every watch of this client ends", exc_info=error)
+        closed = ClientClosedError(
+            f"the polling engine failed ({type(error).__name__}: {error}); "
+            "the error is raised when the client's `async with` block ends"
+        )
+        closed.__cause__ = error
+        self._shut(closed)
 
     def check_open(self) -> None:
         """Raise :class:`ClientClosedError` unless the client is open."""
@@ -905,21 +935,22 @@ class Engine:
             return
         timer = self._timer
         if timer is not None:
-            if timer.when() <= due:
+            if self._timer_due <= due:
                 return  # fires in time; it re-arms for what is due next
             timer.cancel()
         assert self._loop is not None
+        self._timer_due = due
         self._timer = self._loop.call_at(due, self._on_timer, context=self._context)
 
     def _on_timer(self) -> None:
         """Hand the due commands to idle workers (starting workers up to the limit)."""
-        timer, self._timer = self._timer, None
+        self._timer = None
         if not self._open:
             return
-        assert self._loop is not None
-        assert timer is not None
+        loop = self._loop
+        assert loop is not None
         # The loop runs a timer up to its clock resolution early: count it as due.
-        now = max(self._loop.time(), timer.when())
+        now = max(loop.time(), self._timer_due)
         idle = self._idle
         while True:
             while idle and idle[-1].done():  # cancelled: its worker is ending
@@ -933,8 +964,15 @@ class Engine:
                 idle.pop().set_result(cmd)  # the worker idle the shortest time
             else:
                 self._workers += 1
-                assert self._tg is not None
-                self._tg.start_soon(self._worker, cmd, name="cmdprogress fetch worker")
+                assert self._context is not None
+                # A loop callback has no current task: only the loop's own API here.
+                task = loop.create_task(
+                    self._worker(cmd),
+                    name="cmdprogress fetch worker",
+                    context=self._context.copy(),
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._worker_done)
         self._arm()
 
     async def _worker(self, cmd: _Command | None) -> None:

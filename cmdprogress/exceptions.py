@@ -27,7 +27,8 @@ keep working in code that does not know this library::
     ├── CommandFailed                             the command ended FAILED (``.progress``)
     ├── CommandStalledError (TimeoutError)        no change for longer than the stall timeout
     ├── CommandErrorGroup (ExceptionGroup)        several watched commands ended with errors
-    └── ClientClosedError (RuntimeError)          the client is not open
+    ├── ClientClosedError (RuntimeError)          the client is not open
+    └── AsyncioRequiredError (RuntimeError)       used under trio or without an asyncio loop
 
 Every exception carries its context as attributes (``url``, ``status``,
 ``command_id``, ...) and says in its message what happened and what to do.
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AccountLockedError",
     "ActionRejectedError",
+    "AsyncioRequiredError",
     "AuthenticationError",
     "ClientClosedError",
     "CmdProgressError",
@@ -391,3 +393,14 @@ class CommandErrorGroup(ExceptionGroup[Exception], CmdProgressError):
 
 class ClientClosedError(CmdProgressError, RuntimeError):
     """The client is used outside its ``async with`` block."""
+
+
+class AsyncioRequiredError(CmdProgressError, RuntimeError):
+    """cmdprogress was used outside an asyncio event loop (under trio, for instance).
+
+    cmdprogress is built on aiohttp, which runs on asyncio only; any asyncio
+    event loop works (the default one, uvloop, ...).
+
+    >>> isinstance(AsyncioRequiredError("under trio"), RuntimeError)
+    True
+    """

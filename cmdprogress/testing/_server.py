@@ -24,6 +24,7 @@ import anyio
 import attrs
 from aiohttp import web
 
+from .._loop import require_asyncio
 from . import _pages
 from ._capacity import Capacity
 from ._clock import ManualClock, RealClock
@@ -279,6 +280,7 @@ class ManagerSimulator:
 
     async def start(self) -> None:
         """Bind the listeners and start serving (``async with`` does this for you)."""
+        require_asyncio("ManagerSimulator")
         if self._runners:
             raise RuntimeError("the simulator is already running")
         self._hangs = anyio.Event()
