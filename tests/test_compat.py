@@ -181,16 +181,25 @@ async def test_a_worker_that_dies_ends_the_watches_and_its_error_leaves_the_bloc
         if event.kind == "poll":
             raise _ListenerBug("poll listener bug")
 
+    got: list[BaseException] = []
+
+    async def block(sim: ManagerSimulator, cid: int) -> None:
+        async with Client(sim.url, poll=FAST) as client:
+            client.engine.add_listener(listener)
+            try:
+                await client.wait(cid)
+            except ClientClosedError as e:
+                got.append(e)
+
     async with ManagerSimulator() as sim:
         cid = sim.add_command(Timeline.build(steps=2, duration=1000.0))
         with anyio.fail_after(10), pytest.raises(_ListenerBug) as info:
-            async with Client(sim.url, poll=FAST) as client:
-                client.engine.add_listener(listener)
-                with pytest.raises(ClientClosedError) as closed:
-                    await client.wait(cid)
+            await block(sim, cid)
     assert str(info.value) == "poll listener bug"
-    assert closed.value.__cause__ is info.value
-    assert "_ListenerBug" in str(closed.value)
+    (closed_error,) = got  # what the waiting watch got, at once
+    assert isinstance(closed_error, ClientClosedError)
+    assert closed_error.__cause__ is info.value
+    assert "_ListenerBug" in str(closed_error)
 
 
 # -- what is raised inside `async with Client` leaves it as raised -------------------------
@@ -216,10 +225,14 @@ async def test_command_error_group_of_watch_many_leaves_the_block_as_itself() ->
     async with ManagerSimulator() as sim:
         done = sim.add_command(Timeline.build(steps=2, duration=1000.0))
         sim.finish(done)
-        with anyio.fail_after(10), pytest.raises(CommandErrorGroup) as info:
+
+        async def block() -> None:
             async with Client(sim.url, poll=FAST) as client:
                 async for _ in client.watch_many([done, 424242]):
                     pass
+
+        with anyio.fail_after(10), pytest.raises(CommandErrorGroup) as info:
+            await block()
     assert type(info.value) is CommandErrorGroup
     assert list(info.value.errors) == [424242]
 
@@ -251,13 +264,16 @@ async def test_wrong_password_with_wait_all_leaves_the_block_as_a_command_error_
 )
 async def test_whatever_the_block_raises_leaves_it_as_raised(raised: BaseException) -> None:
     """Any exception, groups included, comes out of `async with Client` as the same object."""
+
+    async def block(sim: ManagerSimulator, cid: int) -> None:
+        async with Client(sim.url, poll=FAST) as client:
+            watcher = client.watch(cid)
+            await anext(watcher)  # a worker runs while the block raises
+            raise raised
+
     async with ManagerSimulator() as sim:
         cid = sim.add_command(Timeline.build(steps=2, duration=1000.0))
         with pytest.raises(type(raised)) as info:
-            async with Client(sim.url, poll=FAST) as client:
-                await client.get_progress(cid)
-                watcher = client.watch(cid)
-                await anext(watcher)  # a worker runs while the block raises
-                raise raised
+            await block(sim, cid)
     assert info.value is raised
     assert sys.exc_info() == (None, None, None)

@@ -109,6 +109,8 @@ def test_plugin_works_from_a_users_conftest(tmp_path: Path) -> None:
             "-q",
             "-p",
             "anyio",
+            "-p",
+            "no:asyncio",  # this user runs anyio's plugin only (pytest-asyncio: see below)
             "-W",
             "error",
             "-p",
