@@ -15,6 +15,29 @@ nox.options.error_on_missing_interpreters = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHON = ["3.11"]
+# The other supported CPythons: the suite runs there too, without coverage.
+OTHER_PYTHONS = ["3.12", "3.13"]
+
+# The engine, client and plugin tests, run again where users run them (`compat`).
+COMPAT_TESTS = [
+    "tests/test_compat.py",
+    "tests/test_watch.py",
+    "tests/test_watch_units.py",
+    "tests/test_watch_scale.py",
+    "tests/test_watch_docs.py",
+    "tests/test_client.py",
+    "tests/test_client_args.py",
+    "tests/test_auth.py",
+    "tests/test_http_faults.py",
+    "tests/test_pacing.py",
+    "tests/test_plugin.py",
+]
+# What each compatibility run installs beside the test dependencies.
+COMPAT_PACKAGES = {
+    "uvloop": ["uvloop>=0.19"],
+    "sniffio-trio": ["sniffio>=1.3", "trio>=0.27"],
+    "pytest-asyncio": ["pytest-asyncio>=0.24"],
+}
 
 
 def _install(session: nox.Session, *groups: str, extras: str = "") -> None:
@@ -33,6 +56,44 @@ def tests(session: nox.Session) -> None:
     session.run("coverage", "run", "-m", "pytest", "-m", "not slow", *session.posargs)
     session.run("coverage", "combine", success_codes=[0, 1])
     session.run("coverage", "report", "--fail-under=95")
+
+
+@nox.session(python=OTHER_PYTHONS)
+def tests_other(session: nox.Session) -> None:
+    """The test suite on the other supported CPythons (no coverage: `tests` measures it)."""
+    _install(session, "test")
+    session.run("pytest", "-m", "not slow", "-q", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("env", list(COMPAT_PACKAGES))
+def compat(session: nox.Session, env: str) -> None:
+    """The engine, client and plugin tests where users run them.
+
+    - ``uvloop``: every async test on uvloop's event loop;
+    - ``sniffio-trio``: with sniffio and trio installed (anyio then asks sniffio
+      which library runs; trio gets its typed error);
+    - ``pytest-asyncio``: the plugin's fixtures driven by pytest-asyncio.
+    """
+    _install(session, "test")
+    session.install(*COMPAT_PACKAGES[env])
+    if env == "pytest-asyncio":
+        tests = ["tests/test_plugin_pytest_asyncio.py", "tests/test_plugin.py"]
+        # Set, so that pytest-asyncio does not warn (an error here) about its default.
+        options = ["-o", "asyncio_default_fixture_loop_scope=function"]
+    else:
+        tests, options = COMPAT_TESTS, []
+    loop = "uvloop" if env == "uvloop" else ""
+    session.run(
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *options,
+        *tests,
+        *session.posargs,
+        env={"CMDPROGRESS_TEST_LOOP": loop},
+    )
 
 
 @nox.session(python=PYTHON)

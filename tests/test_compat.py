@@ -17,7 +17,7 @@ from cmdprogress.exceptions import (
     LoginRejectedError,
     UnknownCommandError,
 )
-from cmdprogress.testing import ManagerSimulator, Timeline
+from cmdprogress.testing import Fault, ManagerSimulator, Timeline
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
@@ -85,6 +85,26 @@ def test_engine_runs_on_uvloop() -> None:
     assert set(states.values()) == {CommandState.COMPLETE}
 
 
+async def login_throttle_expiry() -> list[str]:
+    """CAS login, a 503 slow-down, a session expiry mid-watch, then wait and watch_many."""
+    async with ManagerSimulator(auth="cas") as sim:
+        ids = [sim.add_command(Timeline.build(steps=2, duration=1000.0)) for _ in range(3)]
+        sim.faults.inject(Fault.status(503), times=1, command_id=ids[0])
+        assert sim.cas_url is not None
+        auth = CASAuth(sim.username, sim.password, cas_url=sim.cas_url)
+        async with Client(sim.url, auth=auth, poll=FAST, retry=QUICK_RETRY) as client:
+            seen: list[str] = []
+            async for p in client.watch_many(ids):
+                seen.append(p.state.value)
+                if not p.is_terminal and p.command_id == ids[-1]:
+                    sim.expire_sessions()
+                    sim.finish_all()
+            final = await client.wait(ids[0])
+            assert client.stats.relogins >= 1
+            assert client.stats.throttled >= 1
+        return [*seen[-3:], final.state.value]
+
+
 def test_engine_runs_under_plain_asyncio_with_sniffio_installed() -> None:
     """With sniffio importable (trio and many SDKs bring it), asyncio.run + wait ends."""
     pytest.importorskip("sniffio")
@@ -97,6 +117,17 @@ def test_engine_runs_under_plain_asyncio_with_sniffio_installed() -> None:
                 return (await client.wait(cid)).state
 
     assert run_guarded(main) is CommandState.COMPLETE
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop", "public-api"])
+def test_login_throttling_and_expiry_outside_anyio(loop: str) -> None:
+    """Login, 503 slow-down and re-login under a plain asyncio runner, on each kind of loop."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if loop == "uvloop":
+        factory = pytest.importorskip("uvloop").new_event_loop
+    elif loop == "public-api":
+        factory = _PublicApiLoop
+    assert run_guarded(login_throttle_expiry, factory) == ["COMPLETE"] * 4
 
 
 # -- asyncio only: a typed error elsewhere -------------------------------------------------
