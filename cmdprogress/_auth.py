@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Final, TypeVar
 import attrs
 from yarl import URL
 
-from ._http import _SENT_UNDER, Answer, _origin, _retry_after, safe_url
+from ._http import _SENT_UNDER, Answer, _origin, _reason, _retry_after, safe_url
 from .exceptions import (
     AccountLockedError,
     AuthenticationError,
     ClientClosedError,
+    ConnectError,
     HTTPStatusError,
     InvalidArgumentError,
     LoginAttemptsExhaustedError,
@@ -326,7 +327,10 @@ class Login:
         jar.logins_running += 1
         try:
             if isinstance(self.auth, CASAuth):
-                await self._cas_login(self.auth)
+                try:
+                    await self._cas_login(self.auth)
+                except ConnectError as e:
+                    raise self._cas_unreachable(e) from None
             else:
                 await self._basic_login(self.auth)
         except (AuthenticationError, RedirectError, TLSError) as e:
@@ -398,6 +402,22 @@ class Login:
             self.request_headers = None
 
     # -- CAS ----------------------------------------------------------------
+
+    def _cas_unreachable(self, error: ConnectError) -> ConnectError:
+        """``error`` as met on the CAS server: name its address and ``cas_url``."""
+        failed = URL(error.url) if error.url else None
+        if failed is None or failed.host is None or _origin(failed) not in self._origins:
+            return error  # the Manager's own login check: its message names the Manager
+        where = f"{failed.host}:{failed.port}"
+        cause = _reason(error.__context__) if error.__context__ is not None else str(error)
+        unreachable = ConnectError(
+            f"cannot connect to the CAS server at {where} ({cause}); check cas_url (the "
+            "default is the Manager's host, port 20009, path /cas) and that the CAS server "
+            "is reachable from here",
+            url=error.url,
+        )
+        unreachable.request_sent = getattr(error, "request_sent", True)  # type: ignore[attr-defined]
+        return unreachable
 
     async def _cas_login(self, auth: CASAuth) -> None:
         transport = self._transport

@@ -93,6 +93,27 @@ def validate_since(value: object) -> CommandProgress:
     return value
 
 
+def validate_command_ids(value: object, *, single: str) -> list[int]:
+    """Return a collection of command ids as a list, each validated.
+
+    A ``str``, ``bytes`` or ``int`` is not a collection of ids (``"12"`` would be
+    read as the ids 1 and 2): :class:`InvalidArgumentError`, naming ``single``,
+    the call for one id.
+
+    >>> validate_command_ids(("11", 12), single="wait")
+    [11, 12]
+    """
+    if isinstance(value, str | bytes | bytearray | memoryview | int) or not isinstance(
+        value, Iterable
+    ):
+        raise InvalidArgumentError(
+            "command_ids",
+            f"expected a collection of command ids such as [1234, 1235], got "
+            f"{type(value).__name__} {value!r:.40}; for one command, pass [id] or call {single}",
+        )
+    return [validate_command_id(c) for c in value]
+
+
 def _validate_cluster_id(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_ID:
         raise InvalidArgumentError(
@@ -555,7 +576,7 @@ class Client:
             async for p in client.watch_many([11, 12, 13]):
                 print(p.command_id, p.state.value)
         """
-        ids = [validate_command_id(c) for c in command_ids]
+        ids = validate_command_ids(command_ids, single="watch(id)")
         return self._open_engine().watcher(ids, since=since)
 
     def watcher(
@@ -586,7 +607,7 @@ class Client:
                     if p.is_terminal and p.command_id == first:
                         w.add(await client.start_service("Yarn"))
         """
-        ids = [validate_command_id(c) for c in command_ids]
+        ids = validate_command_ids(command_ids, single="watch(id)")
         since = list(since)
         if resume_from is not None:
             resumed = read_checkpoint(resume_from)
@@ -631,5 +652,5 @@ class Client:
             finals = await client.wait_all(ids)
             failed = [cid for cid, p in finals.items() if not p.succeeded]
         """
-        ids = [validate_command_id(c) for c in command_ids]
+        ids = validate_command_ids(command_ids, single="wait(id)")
         return await self._open_engine().wait_all(ids, return_exceptions=return_exceptions)

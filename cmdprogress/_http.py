@@ -319,6 +319,9 @@ class Transport:
         self.max_body_size = max_body_size
         self.stats = stats
         self.pacer = pacer
+        # Whether any progress request of this client found its command: until then a
+        # 404 page may mean that base_url is not a Manager's at all.
+        self.found_a_command = False
         pacer.bind_loop(asyncio.get_running_loop())
         self._keeper: SessionKeeper | None = None
         # The concurrency limiter: free slots, and the requests waiting for one (FIFO).
@@ -464,6 +467,14 @@ class Transport:
                 mapped = _map_error(e, method, url, command_id)
                 if mapped is None:
                     raise
+                if (
+                    url.scheme == "http"
+                    and isinstance(mapped, ConnectError | ProtocolError)
+                    and not isinstance(e, aiohttp.ClientConnectorError)
+                    and await _speaks_tls(url)
+                ):
+                    # A plain request broke on a port that speaks TLS: say so.
+                    raise _scheme_error(url, "https") from None
                 raise mapped from None
             finally:
                 if progress:
@@ -695,6 +706,8 @@ class Transport:
                         if 200 <= status < 300:
                             if not answer.is_login_page():
                                 self.pacer.on_answer(answer.ticket)
+                                if progress:
+                                    self.found_a_command = True
                                 return answer
                             expired = True
                         elif status == 401:
@@ -777,9 +790,16 @@ class Transport:
         status = answer.status
         where = safe_url(answer.url)
         if progress and status == 404:
+            hint = ""
+            if not self.found_a_command and answer.is_html():
+                hint = (
+                    f"; no command was found at {safe_url(self.base_url)} so far: if every id "
+                    "is unknown, this may not be a Manager's address (check the host, port "
+                    "and path prefix of the URL)"
+                )
             return UnknownCommandError(
                 f"the Manager does not know command {command_id} (404 at {where}); "
-                "check the id (it comes from the start/stop/save answer)",
+                f"check the id (it comes from the start/stop/save answer){hint}",
                 status=status,
                 url=where,
                 body=answer.body,
@@ -916,8 +936,51 @@ def _reason(e: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+# What an OpenSSL client says when the other end answers something that is not TLS.
+_NOT_TLS: Final = re.compile(
+    r"wrong.version.number|record.layer.failure|packet.length.too.long|unknown.protocol"
+    r"|http.request",
+    re.IGNORECASE,
+)
+
+
+def _scheme_error(url: URL, right: str) -> TLSError:
+    """The port speaks the other protocol: say so, and which URL to use."""
+    where = f"{url.host}:{url.port}"
+    if right == "http":
+        said = "plain HTTP, not HTTPS"
+        note = " (the scheme is wrong: a CA file or turning verification off would not help)"
+    else:
+        said, note = "HTTPS (TLS), not plain HTTP", ""
+    return TLSError(
+        f"{where} answers {said}: use {right}://{where} in the URL{note}", url=safe_url(url)
+    )
+
+
+async def _speaks_tls(url: URL) -> bool:
+    """Whether ``url``'s port completes a TLS handshake (it broke a plain HTTP request).
+
+    Only asked after a failure; nothing is sent over the handshake, so it is not
+    verified.
+    """
+    context = ssl_module.SSLContext(ssl_module.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl_module.CERT_NONE
+    try:
+        async with asyncio.timeout(5.0):
+            _, writer = await asyncio.open_connection(url.host, url.port, ssl=context)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
 def _tls_error(e: BaseException, url: URL) -> TLSError:
     where = f"{url.host}:{url.port}"
+    if url.scheme == "https" and _NOT_TLS.search(_reason(e)):
+        return _scheme_error(url, "http")
     return TLSError(
         f"TLS with {where} failed ({_reason(e)}). If the Manager uses a private CA, pass it: "
         "ssl=ssl.create_default_context(cafile='manager-ca.pem') (or ssl='manager-ca.pem'); "

@@ -20,13 +20,29 @@ def _positive_finite(name: str, value: float) -> None:
         raise InvalidArgumentError(name, f"must be a positive finite number, got {value!r}")
 
 
+_MAX_INTERVAL = 15.0
+
+
+def _default_max_interval(interval: object) -> float:
+    """15 s, or ``interval`` when it is longer (a bad ``interval`` is reported on its own)."""
+    if (
+        isinstance(interval, int | float)
+        and not isinstance(interval, bool)
+        and math.isfinite(interval)
+        and interval > _MAX_INTERVAL
+    ):
+        return interval
+    return _MAX_INTERVAL
+
+
 @attrs.frozen
 class PollPolicy:
     """The cadence of polling, per command and for the whole client.
 
     - ``interval``: the first delay between two polls of a command, and the
       delay right after a change was seen.
-    - ``max_interval``: the longest delay while nothing changes.
+    - ``max_interval``: the longest delay while nothing changes (by default
+      15 seconds, or ``interval`` when that is longer).
     - ``backoff``: the factor the delay grows by after each unchanged poll.
     - ``jitter``: the fraction (0 to 1) of random spread on each delay, so
       commands started together do not poll in lockstep.
@@ -46,10 +62,14 @@ class PollPolicy:
 
     >>> PollPolicy(interval=0.5, max_interval=10.0).backoff
     1.5
+    >>> PollPolicy(interval=20).max_interval
+    20
     """
 
     interval: float = 1.0
-    max_interval: float = 15.0
+    max_interval: float = attrs.field(
+        default=attrs.Factory(lambda self: _default_max_interval(self.interval), takes_self=True)
+    )
     backoff: float = 1.5
     jitter: float = 0.1
     max_requests_per_second: float | None = None
