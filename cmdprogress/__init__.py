@@ -7,6 +7,7 @@ True
 
 from __future__ import annotations
 
+import logging
 from importlib.metadata import PackageNotFoundError, version
 
 from . import exceptions
@@ -19,6 +20,11 @@ from ._policy import PollPolicy
 from ._stats import ClientStats
 from ._watch import Engine, Watcher, WatchEvent, WatchStats
 from .exceptions import CommandFailed
+
+# A library leaves logging to the application: without its configuration nothing is
+# printed (no last-resort handler on stderr). Transient retries and re-logins are
+# logged at DEBUG/INFO; WARNING is kept for what the user must act on.
+logging.getLogger("cmdprogress").addHandler(logging.NullHandler())
 
 try:
     __version__ = version("cmdprogress")

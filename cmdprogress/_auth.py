@@ -320,7 +320,7 @@ class Login:
         """One login attempt: the whole flow, its outcome recorded for everyone."""
         relogin = self.generation > 0
         if relogin:
-            logger.warning(
+            logger.info(
                 "the Manager session expired; logging in again as %r", self.auth.username
             )
         jar = self._transport.cookie_jar
@@ -336,7 +336,8 @@ class Login:
         except (AuthenticationError, RedirectError, TLSError) as e:
             # The account or the configuration is wrong: trying again cannot help.
             self._failure = e
-            logger.error("login as %r failed: %s", self.auth.username, e)
+            # Raised to every caller: logging it as an error too would report it twice.
+            logger.debug("login as %r failed: %s", self.auth.username, e)
             raise
         except Exception as e:
             self._note_transient(e)
@@ -363,7 +364,8 @@ class Login:
         pause = max(pause, self._transport.pacer.paused_for())
         self._last_error = error
         self._retry_at = asyncio.get_running_loop().time() + pause
-        logger.warning(
+        # Transient, and retried: routine for a library (DEBUG), like the retries.
+        logger.debug(
             "login as %r failed (%s); no new login attempt for %.2fs",
             self.auth.username,
             error,

@@ -760,7 +760,9 @@ class Transport:
                         continue
                 self.stats.retries += 1
                 delay = self.retry.delay(tries, retry_after)
-                logger.warning(
+                # Routine for a library (counted on stats.retries): DEBUG. What the
+                # user must act on is raised when the retries are used up.
+                logger.debug(
                     "%s %s%s: %s; retry %d of %d in %.2fs",
                     method,
                     safe_url(url),
