@@ -375,7 +375,13 @@ class Client:
             p = await client.get_progress(1234)
             print(f"{p.state.value} {p.total_progress:.0f}%")
         """
-        return await self._fetch_progress(validate_command_id(command_id))
+        cid = validate_command_id(command_id)
+        try:
+            return await self._fetch_progress(cid)
+        finally:
+            engine = self._engine
+            if engine is not None:
+                engine.retire(cid)  # its count on stats.polls stays bounded
 
     def _progress_url(self, command_id: int) -> str:
         return self._progress_prefix + str(command_id) + "/progress"

@@ -48,4 +48,6 @@ class ClientStats:
     peak_in_flight: int = 0
     """The most progress requests in flight at once."""
     polls: Counter[int] = attrs.field(factory=Counter)
-    """Progress requests per command id."""
+    """Progress requests per command id: every command being watched, and the latest
+    1,024 that are not (their watch ended, or only ``get_progress`` asked); older
+    entries are dropped, so a client that runs for ever stays bounded."""

@@ -67,6 +67,7 @@ import heapq
 import itertools
 import logging
 import random
+import warnings
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypeAlias, overload
@@ -107,6 +108,8 @@ _SNAPSHOT_BYTES: Final = 640
 _ENTRY_BYTES: Final = 160
 _ERROR_BYTES: Final = 4096
 MAX_MALFORMED = 3
+KEEP_POLL_COUNTS = 1024
+"""Commands no longer watched whose entry stays on ``client.stats.polls`` (the latest ones)."""
 """Malformed answers in a row after which a command's watch ends."""
 _TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 _THROTTLE_STATUS = frozenset({429, 503})
@@ -150,8 +153,8 @@ class WatchStats:
     """Counters of the polling engine (``client.engine.stats``); requests are on ``client.stats``.
 
     >>> s = WatchStats()
-    >>> s.watched, s.polls
-    (0, 0)
+    >>> s.watched, s.polls, s.terminal, s.watch_errors
+    (0, 0, 0, 0)
     """
 
     watched: int = 0
@@ -173,10 +176,33 @@ class WatchStats:
     (each counted on the next snapshot that watcher got, ``CommandProgress.missed``)."""
     retried: int = 0
     """Polls that failed transiently and were repeated later (outages, malformed bodies)."""
-    ended: int = 0
-    """Commands that reached a terminal state."""
-    failed: int = 0
-    """Command watches that ended with an error (404, malformed, stall, outage)."""
+    terminal: int = 0
+    """Commands seen reaching a terminal state, COMPLETE or FAILED (a FAILED command is
+    not an error of the watch: its terminal snapshot is delivered like any other)."""
+    watch_errors: int = 0
+    """Command watches that ended with an error instead of a terminal snapshot (404,
+    malformed answers, stall, outage longer than ``outage_grace``)."""
+
+    @property
+    def ended(self) -> int:
+        """Deprecated name of :attr:`terminal`."""
+        warnings.warn(
+            "WatchStats.ended is deprecated: use WatchStats.terminal",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.terminal
+
+    @property
+    def failed(self) -> int:
+        """Deprecated name of :attr:`watch_errors` (it never counted FAILED commands)."""
+        warnings.warn(
+            "WatchStats.failed is deprecated: it counts watch errors, not FAILED commands; "
+            "use WatchStats.watch_errors",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.watch_errors
 
 
 class _Command:
@@ -729,6 +755,9 @@ class Engine:
         self._inboxes: weakref.WeakSet[_Inbox] = weakref.WeakSet()
         self._listeners: list[Callable[[WatchEvent], object]] = []
         self._random = random.Random()
+        # Commands no longer watched (or only fetched) whose poll count is still on
+        # client.stats.polls, oldest first: beyond KEEP_POLL_COUNTS their entry goes.
+        self._retired: collections.OrderedDict[int, None] = collections.OrderedDict()
 
     @property
     def _policy(self) -> PollPolicy:
@@ -849,6 +878,7 @@ class Engine:
                 )
             cmd = _Command(cid)
             self._commands[cid] = cmd
+            self._retired.pop(cid, None)
             self.stats.watched = len(self._commands)
             self.stats.peak_watched = max(self.stats.peak_watched, self.stats.watched)
             assert self._loop is not None
@@ -876,10 +906,25 @@ class Engine:
             if self._listeners:
                 self._emit(WatchEvent("unwatch", cid))
 
+    def retire(self, cid: int) -> None:
+        """``cid`` is not watched (any more): its poll count may go once it is old enough.
+
+        Keeps ``client.stats.polls`` bounded for a client that runs for ever.
+        """
+        if cid in self._commands:
+            return
+        retired = self._retired
+        retired.pop(cid, None)
+        retired[cid] = None
+        if len(retired) > KEEP_POLL_COUNTS:
+            old, _ = retired.popitem(last=False)
+            self._client.stats.polls.pop(old, None)
+
     def _drop(self, cmd: _Command) -> None:
         if self._commands.get(cmd.cid) is cmd:
             del self._commands[cmd.cid]
             self.stats.watched = len(self._commands)
+            self.retire(cmd.cid)
         cmd.seq = -1  # its heap entry, if any, is now stale
         self._demand = self._demand - cmd.demand if self._commands else 0.0
         cmd.demand = 0.0
@@ -1061,7 +1106,7 @@ class Engine:
                 inbox.deliver(cmd.cid, p)
             if p.is_terminal:
                 log.debug("command %d: %s, watch ends", cmd.cid, p.state.value)
-                self.stats.ended += 1
+                self.stats.terminal += 1
                 self._drop(cmd)
                 if self._listeners:
                     self._emit(WatchEvent("end", cmd.cid, progress=p))
@@ -1134,7 +1179,7 @@ class Engine:
 
     def _end_with(self, cmd: _Command, error: Exception) -> None:
         log.debug("command %d: watch ends with %s: %s", cmd.cid, type(error).__name__, error)
-        self.stats.failed += 1
+        self.stats.watch_errors += 1
         for inbox in list(cmd.watchers):
             inbox.fail(cmd.cid, error)
         self._drop(cmd)
