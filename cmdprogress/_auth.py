@@ -320,9 +320,7 @@ class Login:
         """One login attempt: the whole flow, its outcome recorded for everyone."""
         relogin = self.generation > 0
         if relogin:
-            logger.info(
-                "the Manager session expired; logging in again as %r", self.auth.username
-            )
+            logger.info("the Manager session expired; logging in again as %r", self.auth.username)
         jar = self._transport.cookie_jar
         jar.logins_running += 1
         try:

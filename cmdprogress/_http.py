@@ -469,7 +469,7 @@ class Transport:
                     raise
                 if (
                     url.scheme == "http"
-                    and isinstance(mapped, ConnectError | ProtocolError)
+                    and isinstance(mapped, ConnectError)
                     and not isinstance(e, aiohttp.ClientConnectorError)
                     and await _speaks_tls(url)
                 ):

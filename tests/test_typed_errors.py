@@ -283,6 +283,8 @@ async def test_call_in_retry_back_off_gets_client_closed_error() -> None:
     handler = OnRetry()
     http_log = logging.getLogger("cmdprogress.http")
     http_log.addHandler(handler)
+    level = http_log.level
+    http_log.setLevel(logging.DEBUG)  # retries are logged at DEBUG
     outcome: list[BaseException] = []
 
     async def call(client: Client, cid: int) -> None:
@@ -306,6 +308,7 @@ async def test_call_in_retry_back_off_gets_client_closed_error() -> None:
             assert sim.stats.progress_requests[cid] == 1
     finally:
         http_log.removeHandler(handler)
+        http_log.setLevel(level)
     assert len(outcome) == 1
     assert isinstance(outcome[0], ClientClosedError), repr(outcome[0])
 
