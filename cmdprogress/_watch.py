@@ -108,9 +108,9 @@ _SNAPSHOT_BYTES: Final = 640
 _ENTRY_BYTES: Final = 160
 _ERROR_BYTES: Final = 4096
 MAX_MALFORMED = 3
+"""Malformed answers in a row after which a command's watch ends."""
 KEEP_POLL_COUNTS = 1024
 """Commands no longer watched whose entry stays on ``client.stats.polls`` (the latest ones)."""
-"""Malformed answers in a row after which a command's watch ends."""
 _TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 _THROTTLE_STATUS = frozenset({429, 503})
 _CANCELLED: Final = object()
