@@ -6,6 +6,9 @@ Run by ``nox -s compat`` (pytest-asyncio installed); skipped where it is not ins
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import textwrap
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,6 +19,8 @@ from cmdprogress import Client, CommandState, PollPolicy
 from cmdprogress.testing import ManagerSimulator, Timeline
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from cmdprogress.testing.pytest_plugin import ManagerSimFactory
 
 pytest_plugins = ["cmdprogress.testing.pytest_plugin"]
@@ -62,3 +67,57 @@ async def test_a_module_scoped_loop_gets_its_simulator_on_that_loop(
     async with Client(manager_sim.url, poll=FAST) as client:
         final = await asyncio.wait_for(client.wait(cid), 30)
     assert final.state is CommandState.COMPLETE
+
+
+@pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_a_pytest_asyncio_project_needs_only_the_plugin_line(tmp_path: Path, mode: str) -> None:
+    """A user's project run by pytest-asyncio (strict or auto mode): no anyio_backend needed."""
+    (tmp_path / "conftest.py").write_text(
+        'pytest_plugins = ["cmdprogress.testing.pytest_plugin"]\n'
+    )
+    marker = "@pytest.mark.asyncio\n" if mode == "strict" else ""
+    (tmp_path / "test_user.py").write_text(
+        textwrap.dedent(
+            """
+            import asyncio
+
+            import pytest
+
+            from cmdprogress import Client, PollPolicy
+            from cmdprogress.testing import Timeline
+
+            {marker}async def test_wait(manager_sim, manager_sim_factory):
+                other = await manager_sim_factory(auth="basic")
+                cid = manager_sim.add_command(Timeline.build())
+                manager_sim.finish(cid)
+                async with Client(manager_sim.url, poll=PollPolicy(interval=0.01)) as client:
+                    final = await asyncio.wait_for(client.wait(cid), 30)
+                assert final.succeeded
+                assert other.url != manager_sim.url
+            """
+        ).format(marker=marker)
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-W",
+            "error",
+            "-o",
+            f"asyncio_mode={mode}",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed" in proc.stdout
