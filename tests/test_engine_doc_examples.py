@@ -50,5 +50,9 @@ def test_the_otel_example_prints_poll_spans_and_metrics() -> None:
     assert polls
     assert polls[-1] == "cmdprogress.poll 1 COMPLETE retries: 0"
     metrics = lines[-1]
-    for name in ("cmdprogress.watch.polls", "cmdprogress.watch.ended", "cmdprogress.watch.changes"):
+    for name in (
+        "cmdprogress.watch.polls",
+        "cmdprogress.watch.terminal",
+        "cmdprogress.watch.changes",
+    ):
         assert f"'{name}'" in metrics

@@ -145,7 +145,7 @@ async def test_a_short_watch_gives_the_documented_spans_and_metrics() -> None:
     assert metrics["cmdprogress.client.relogins"][(host, port)] == 1
     assert metrics["cmdprogress.client.retries"][(host, port)] == 1
     assert metrics["cmdprogress.watch.polls"][(host, port)] == polls
-    assert metrics["cmdprogress.watch.ended"][(host, port)] == wstats.ended == 2
+    assert metrics["cmdprogress.watch.terminal"][(host, port)] == wstats.terminal == 2
     assert metrics["cmdprogress.watch.delivered"][(host, port)] == wstats.delivered
     assert metrics["cmdprogress.watch.watched"][(host, port)] == 0
     assert "http.client.duration" in metrics  # the aiohttp instrumentation's own histogram

@@ -68,8 +68,8 @@ _WATCH_COUNTERS: Final = (
     "coalesced",
     "overflowed",
     "retried",
-    "ended",
-    "failed",
+    "terminal",
+    "watch_errors",
 )
 _GAUGES: Final = (("client", "in_flight"), ("watch", "watched"), ("watch", "watchers"))
 
