@@ -50,6 +50,7 @@ from .exceptions import (
     TLSError,
     TransportError,
     UnknownCommandError,
+    WrongSchemeError,
 )
 
 if TYPE_CHECKING:
@@ -946,7 +947,7 @@ _NOT_TLS: Final = re.compile(
 )
 
 
-def _scheme_error(url: URL, right: str) -> TLSError:
+def _scheme_error(url: URL, right: str) -> WrongSchemeError:
     """The port speaks the other protocol: say so, and which URL to use."""
     where = f"{url.host}:{url.port}"
     if right == "http":
@@ -954,8 +955,10 @@ def _scheme_error(url: URL, right: str) -> TLSError:
         note = " (the scheme is wrong: a CA file or turning verification off would not help)"
     else:
         said, note = "HTTPS (TLS), not plain HTTP", ""
-    return TLSError(
-        f"{where} answers {said}: use {right}://{where} in the URL{note}", url=safe_url(url)
+    return WrongSchemeError(
+        f"{where} answers {said}: use {right}://{where} in the URL{note}",
+        url=safe_url(url),
+        scheme=right,
     )
 
 

@@ -10,6 +10,7 @@ keep working in code that does not know this library::
     ├── TransportError                            the Manager could not be talked to
     │   ├── ConnectError (ConnectionError)        refused, unreachable, reset, DNS failure
     │   ├── TLSError                              certificate not trusted, hostname mismatch
+    │   │   └── WrongSchemeError                  https:// to a plain-HTTP port, or the reverse
     │   ├── RequestTimeoutError (TimeoutError)    no answer within the read/connect timeout
     │   └── RedirectError                         redirect loop, a foreign or unusable Location
     ├── HTTPStatusError                           the Manager answered with an unexpected status
@@ -71,6 +72,7 @@ __all__ = [
     "TLSError",
     "TransportError",
     "UnknownCommandError",
+    "WrongSchemeError",
 ]
 
 
@@ -145,6 +147,21 @@ class TLSError(TransportError):
     Pass the Manager's CA with ``ssl=ssl.create_default_context(cafile=...)``;
     ``ssl=False`` turns verification off (not recommended).
     """
+
+
+class WrongSchemeError(TLSError):
+    """The URL's scheme does not fit the port: ``https://`` to a port that answers
+    plain HTTP, or ``http://`` to one that speaks TLS. No certificate is involved.
+
+    ``scheme`` is the one to use (``"http"`` or ``"https"``).
+
+    >>> WrongSchemeError("use http://", scheme="http").scheme
+    'http'
+    """
+
+    def __init__(self, message: str, *, url: str = "", scheme: str = "") -> None:
+        super().__init__(message, url=url)
+        self.scheme = scheme
 
 
 class RequestTimeoutError(TransportError, TimeoutError):

@@ -14,6 +14,7 @@ from cmdprogress.exceptions import (
     InvalidArgumentError,
     TLSError,
     UnknownCommandError,
+    WrongSchemeError,
 )
 from cmdprogress.testing import ManagerSimulator, Timeline
 
@@ -36,6 +37,8 @@ async def test_https_against_a_plain_http_port_says_use_http() -> None:
         async with Client(right.replace("http://", "https://"), retry=ONCE) as client:
             with pytest.raises(TLSError) as info:
                 await client.get_progress(1)
+    assert isinstance(info.value, WrongSchemeError)
+    assert info.value.scheme == "http"
     message = str(info.value)
     assert "answers plain HTTP, not HTTPS" in message
     assert f"use {right} in the URL" in message
@@ -55,6 +58,8 @@ async def test_http_against_an_https_port_says_use_https() -> None:
                 with pytest.raises(TLSError) as info:
                     await client.get_progress(1)
                 assert client.stats.retries == 0  # a wrong scheme is not a passing outage
+    assert isinstance(info.value, WrongSchemeError)
+    assert info.value.scheme == "https"
     assert "answers HTTPS (TLS), not plain HTTP" in str(info.value)
     assert f"use {right} in the URL" in str(info.value)
 
