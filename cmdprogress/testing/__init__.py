@@ -26,8 +26,9 @@ from __future__ import annotations
 
 from ._capacity import Capacity
 from ._clock import ManualClock, RealClock
+from ._commands import default_action_timeline
 from ._faults import Fault, FaultPlan
-from ._server import ManagerSimulator, default_action_timeline
+from ._server import ManagerSimulator
 from ._stats import RequestRecord, SimStats
 from ._timeline import Snapshot, Timeline
 from ._workload import Workload

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import bisect
 import contextlib
 import itertools
 import json
@@ -15,7 +14,6 @@ import secrets
 import shutil
 import socket
 import ssl
-import struct
 import tempfile
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
@@ -26,11 +24,26 @@ from aiohttp import web
 
 from .._loop import require_asyncio
 from . import _pages
+from ._answers import (
+    LOGIN_CHECK,
+    PROGRESS_PATH,
+    SECURITY_CHECK,
+    TOKEN_COOKIE,
+    TOKEN_HEADER,
+    abort,
+    error,
+    html,
+    json_answer,
+    not_found,
+)
 from ._capacity import Capacity
 from ._clock import ManualClock, RealClock
+from ._commands import CommandStore, default_action_timeline
+from ._config import AuthMode
+from ._events import Activity
 from ._faults import Fault, FaultPlan
-from ._stats import RequestRecord, SimStats
-from ._timeline import SERVICES, Kind, Snapshot, Timeline, encode_snapshot
+from ._stats import SimStats
+from ._timeline import SERVICES, Kind, Snapshot, Timeline
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -40,26 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AuthMode", "ManagerSimulator"]
 
-AuthMode = Literal["none", "cas", "basic"]
-
-_PROGRESS_PATH = "/web/v1/common/command/{cid}/progress"
-_LOGIN_CHECK = "/web/v1/access/login_check"
-_SECURITY_CHECK = "/web/cas_security_check.htm"
 _DEFAULT_SERVICES = frozenset(SERVICES)
-_HTML = "text/html;charset=UTF-8"
-_REASONS = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
-_TOKEN_HEADER = "X-HW-FI-Auth-Token"
-_TOKEN_COOKIE = "FI_Auth_Token"
 _LATE = web.RequestKey("cmdprogress_late", Fault)
 _SID = web.RequestKey("cmdprogress_sid", str)
 
@@ -76,45 +70,8 @@ def _login_check_body(token: str) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-_LOGIN_CHECK_BODY = _login_check_body("")
+LOGIN_CHECK_BODY = _login_check_body("")
 _MALFORMED = b'{"id":1,"state":"IN_PROGRESS","total_progress":4'
-
-
-def default_action_timeline(kind: Kind, service: str) -> Timeline:
-    """The timeline a command created by start/stop/save follows (3 steps, 30 s)."""
-    return Timeline.build(steps=3, duration=30.0, kind=kind, service=service)
-
-
-@attrs.define
-class _Command:
-    timeline: Timeline
-    wire_id: int | None
-    started: float
-    forced: int = 0
-    times: list[float] = attrs.field(factory=list)
-    indexes: list[int] = attrs.field(factory=list)
-    bodies: list[bytes | None] = attrs.field(factory=list)
-
-    def __attrs_post_init__(self) -> None:
-        for i, snap in enumerate(self.timeline.snapshots):
-            if snap.at is not None:
-                self.times.append(snap.at)
-                self.indexes.append(i)
-        self.bodies = [None] * len(self.timeline.snapshots)
-
-    def index(self, now: float) -> int:
-        pos = bisect.bisect_right(self.times, now - self.started)
-        by_time = self.indexes[pos - 1] if pos else 0
-        return by_time if by_time > self.forced else self.forced
-
-    def body(self, index: int) -> bytes:
-        cached = self.bodies[index]
-        if cached is None:
-            cached = encode_snapshot(
-                self.timeline.snapshots[index], style=self.timeline.style, wire_id=self.wire_id
-            )
-            self.bodies[index] = cached
-        return cached
 
 
 @attrs.define
@@ -123,13 +80,6 @@ class _WebSession:
     last_seen: float
     saved_path: str | None = None
     token: str = ""
-
-
-@attrs.define
-class _Rejection:
-    remaining: int
-    error_code: int
-    error_description: str
 
 
 def _check_auth(_inst: object, _attr: object, value: str) -> None:
@@ -196,11 +146,8 @@ class ManagerSimulator:
     stats: SimStats = attrs.field(init=False, repr=False)
     faults: FaultPlan = attrs.field(init=False, factory=FaultPlan, repr=False)
 
-    _commands: dict[int, _Command] = attrs.field(init=False, factory=dict, repr=False)
-    _next_id: int = attrs.field(init=False, default=1, repr=False)
-    _waiters: list[tuple[Callable[[ManagerSimulator], bool], anyio.Event]] = attrs.field(
-        init=False, factory=list, repr=False
-    )
+    _activity: Activity = attrs.field(init=False, repr=False)
+    _commands: CommandStore = attrs.field(init=False, repr=False)
     _sessions: dict[str, _WebSession] = attrs.field(init=False, factory=dict, repr=False)
     _tgts: dict[str, float] = attrs.field(init=False, factory=dict, repr=False)
     _tickets: set[str] = attrs.field(init=False, factory=set, repr=False)
@@ -210,7 +157,6 @@ class ManagerSimulator:
     )
     _failures: int = attrs.field(init=False, default=0, repr=False)
     _locked_until: float | None = attrs.field(init=False, default=None, repr=False)
-    _rejections: list[_Rejection] = attrs.field(init=False, factory=list, repr=False)
     _outage: bool = attrs.field(init=False, default=False, repr=False)
     _oversized: dict[int, bytes] = attrs.field(init=False, factory=dict, repr=False)
     _runners: list[web.AppRunner] = attrs.field(init=False, factory=list, repr=False)
@@ -229,7 +175,8 @@ class ManagerSimulator:
             self.clock = ManualClock()
         else:
             self.clock = RealClock(speed=self.speed)
-        self.clock._subscribe(self._notify)
+        self._activity = Activity(self)
+        self.clock._subscribe(self._activity.notify)
         if not self.session_idle_timeout > 0:
             raise ValueError(f"session_idle_timeout must be > 0, got {self.session_idle_timeout!r}")
         if self.lockout_threshold < 1:
@@ -239,6 +186,7 @@ class ManagerSimulator:
         if not 0 <= self.cas_min_interval < float("inf"):
             raise ValueError(f"cas_min_interval must be >= 0, got {self.cas_min_interval!r}")
         self.stats = SimStats(log_limit=self.log_limit)
+        self._commands = CommandStore(self, self._activity.notify)
         self._basic_expected = base64.b64encode(f"{self.username}:{self.password}".encode())
 
     # ------------------------------------------------------------------ lifecycle
@@ -358,7 +306,7 @@ class ManagerSimulator:
         self._outage = True
         for site in self._sites:
             await site.stop()
-        self._notify()
+        self._activity.notify()
 
     async def end_outage(self) -> None:
         """Listen again on the same ports, with commands, sessions and counters as they were."""
@@ -371,7 +319,7 @@ class ManagerSimulator:
             sites.append(site)
         self._sites = sites
         self._outage = False
-        self._notify()
+        self._activity.notify()
 
     @contextlib.asynccontextmanager
     async def outage(self) -> AsyncIterator[None]:
@@ -391,22 +339,7 @@ class ManagerSimulator:
 
     def add_command(self, timeline: Timeline, *, command_id: int | None = None) -> int:
         """Create a command following ``timeline``, starting now; returns its id."""
-        if not isinstance(timeline, Timeline):
-            raise TypeError(f"add_command() needs a Timeline, got {type(timeline).__name__}")
-        if command_id is None:
-            while self._next_id in self._commands:
-                self._next_id += 1
-            command_id = self._next_id
-            self._next_id += 1
-        elif not isinstance(command_id, int) or command_id < 0:
-            raise ValueError(f"command_id must be an int >= 0, got {command_id!r}")
-        elif command_id in self._commands:
-            raise ValueError(f"command {command_id} already exists")
-        wid = timeline.wire_id
-        wire_id = command_id if wid == "command" else wid
-        self._commands[command_id] = _Command(timeline, wire_id, self.clock.now())
-        self._notify()
-        return command_id
+        return self._commands.add(timeline, command_id)
 
     def add_workload(self, workload: Workload) -> list[int]:
         """Create every command of ``workload``; returns their ids in order."""
@@ -415,56 +348,43 @@ class ManagerSimulator:
     @property
     def command_ids(self) -> list[int]:
         """Every command id, in creation order."""
-        return list(self._commands)
-
-    def _command(self, command_id: int) -> _Command:
-        try:
-            return self._commands[command_id]
-        except KeyError:
-            raise KeyError(f"no command {command_id!r} in this simulator") from None
+        return self._commands.ids
 
     def timeline(self, command_id: int) -> Timeline:
         """The timeline a command follows."""
-        return self._command(command_id).timeline
+        return self._commands.get(command_id).timeline
 
     def index(self, command_id: int) -> int:
         """The position of the command's current snapshot in its timeline."""
-        return self._command(command_id).index(self.clock.now())
+        return self._commands.index(command_id)
 
     def snapshot(self, command_id: int) -> Snapshot:
         """The command's current snapshot."""
-        cmd = self._command(command_id)
+        cmd = self._commands.get(command_id)
         return cmd.timeline.snapshots[cmd.index(self.clock.now())]
 
     def snapshot_json(self, command_id: int) -> dict[str, object]:
         """The JSON document the progress endpoint would answer right now (without faults)."""
-        cmd = self._command(command_id)
+        cmd = self._commands.get(command_id)
         doc: dict[str, object] = json.loads(cmd.body(cmd.index(self.clock.now())))
         return doc
 
     def advance(self, command_id: int, n: int = 1) -> None:
         """Move a command ``n`` snapshots further (never past the last)."""
-        if n < 0:
-            raise ValueError(f"advance() needs n >= 0, got {n!r}")
-        cmd = self._command(command_id)
-        last = len(cmd.timeline.snapshots) - 1
-        cmd.forced = min(cmd.index(self.clock.now()) + n, last)
-        self._notify()
+        self._commands.advance(command_id, n)
 
     def advance_all(self, n: int = 1) -> None:
         """Move every command ``n`` snapshots further."""
-        for cid in self._commands:
+        for cid in self._commands.ids:
             self.advance(cid, n)
 
     def finish(self, command_id: int) -> None:
         """Jump a command to its terminal snapshot."""
-        cmd = self._command(command_id)
-        cmd.forced = len(cmd.timeline.snapshots) - 1
-        self._notify()
+        self._commands.finish(command_id)
 
     def finish_all(self) -> None:
         """Jump every command to its terminal snapshot."""
-        for cid in self._commands:
+        for cid in self._commands.ids:
             self.finish(cid)
 
     def reject_actions(
@@ -475,9 +395,7 @@ class ManagerSimulator:
         error_description: str = "The operation failed: another command is running.",
     ) -> None:
         """Make the next ``times`` start/stop/save calls answer FAILED with id -1."""
-        if times < 1:
-            raise ValueError(f"times must be >= 1, got {times!r}")
-        self._rejections.append(_Rejection(times, error_code, error_description))
+        self._commands.reject(times, error_code, error_description)
 
     # ------------------------------------------------------------------ sessions
 
@@ -486,7 +404,7 @@ class ManagerSimulator:
         self._sessions.clear()
         self._tgts.clear()
         self._tickets.clear()
-        self._notify()
+        self._activity.notify()
 
     @property
     def locked(self) -> bool:
@@ -510,83 +428,13 @@ class ManagerSimulator:
 
         No timeout of its own: wrap it in ``anyio.fail_after()``.
         """
-        if predicate(self):
-            return
-        event = anyio.Event()
-        entry = (predicate, event)
-        self._waiters.append(entry)
-        try:
-            await event.wait()
-        finally:
-            self._waiters.remove(entry)
+        await self._activity.wait_until(lambda: predicate(self))
 
     async def wait_for_requests(self, command_id: int, n: int = 1) -> None:
         """Return once ``command_id`` was polled at least ``n`` times in all."""
         await self.wait_until(lambda s: s.stats.progress_requests[command_id] >= n)
 
-    def _notify(self) -> None:
-        for predicate, event in self._waiters:
-            if not event.is_set() and predicate(self):
-                event.set()
-
     # ------------------------------------------------------------------ request plumbing
-
-    def _begin(self) -> None:
-        stats = self.stats
-        stats.requests_total += 1
-        stats.in_flight += 1
-        if stats.in_flight > stats.peak_in_flight:
-            stats.peak_in_flight = stats.in_flight
-        if self._waiters:
-            self._notify()
-
-    def _end(
-        self,
-        request: web.Request,
-        status: int,
-        command_id: int | None = None,
-        fault: Fault | None = None,
-    ) -> None:
-        stats = self.stats
-        stats.in_flight -= 1
-        now = asyncio.get_running_loop().time()
-        if command_id is not None:
-            stats._record_poll(command_id, now)
-        stats.log.append(
-            RequestRecord(
-                request.method,
-                request.path,
-                status,
-                command_id,
-                now,
-                None if fault is None else fault.name,
-            )
-        )
-        if self._waiters:
-            self._notify()
-
-    @staticmethod
-    def _abort(request: web.Request) -> None:
-        transport = request.transport
-        if transport is None:
-            return
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        transport.abort()
-
-    @staticmethod
-    def _html(status: int, body: bytes, headers: dict[str, str] | None = None) -> web.Response:
-        return web.Response(
-            status=status, body=body, content_type="text/html", charset="UTF-8", headers=headers
-        )
-
-    def _error(
-        self, status: int, detail: str = "", headers: dict[str, str] | None = None
-    ) -> web.Response:
-        reason = _REASONS.get(status, "Error")
-        return self._html(status, _pages.error_page(status, reason, detail), headers)
 
     async def _apply_fault(
         self, request: web.Request, fault: Fault, body: bytes | None
@@ -597,30 +445,30 @@ class ManagerSimulator:
             await self._hang(request)
             return None
         if kind == "status":
-            return self._error(fault.status_code, "Simulated fault.", dict(fault.headers))
+            return error(fault.status_code, "Simulated fault.", dict(fault.headers))
         if kind == "raw":
             resp = web.Response(status=fault.status_code, body=fault.body)
             for name, value in fault.headers:
                 resp.headers[name] = value
             return resp
         if kind == "not_found":
-            return self._error(404, f"The requested resource ({request.path}) is not available.")
+            return not_found(request.path)
         if kind == "login_page":
-            return self._html(200, _pages.login_page("/cas/login", "LT-0-expired-cas"))
+            return html(200, _pages.login_page("/cas/login", "LT-0-expired-cas"))
         if kind == "malformed_json":
             return web.Response(body=_MALFORMED, content_type="application/json")
         if kind == "oversized":
             return web.Response(
                 body=self._oversized_body(fault.size), content_type="application/json"
             )
-        data = body if body is not None else self._error(500).body
+        data = body if body is not None else error(500).body
         assert isinstance(data, bytes)
         stream = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         if kind == "reset":
             stream.content_length = len(data)
             await stream.prepare(request)
             await stream.write(data[: len(data) // 2])
-            self._abort(request)
+            abort(request)
             return None
         # truncated
         stream.content_length = len(data) + 64
@@ -634,15 +482,14 @@ class ManagerSimulator:
         """Answer nothing until the simulator closes, then drop the connection."""
         if self._hangs is not None:
             await self._hangs.wait()
-        self._abort(request)
+        abort(request)
 
     async def _late(self, request: web.Request) -> None:
         """Hold the answer of a request whose password was checked (``where='password'``)."""
         fault = request.get(_LATE)
         if fault is None:
             return
-        if self._waiters:
-            self._notify()  # the password was counted: wait_until() may see it now
+        self._activity.notify_if_waited()  # the password was counted: wait_until() may see it now
         if fault.kind == "hang":
             await self._hang(request)
         else:
@@ -660,9 +507,9 @@ class ManagerSimulator:
 
     def _web_app(self) -> web.Application:
         app = web.Application()
-        app.router.add_get(_PROGRESS_PATH, self._handle_progress)
-        app.router.add_get(_LOGIN_CHECK, self._handle_login_check)
-        app.router.add_get(_SECURITY_CHECK, self._handle_security_check)
+        app.router.add_get(PROGRESS_PATH, self._handle_progress)
+        app.router.add_get(LOGIN_CHECK, self._handle_login_check)
+        app.router.add_get(SECURITY_CHECK, self._handle_security_check)
         app.router.add_post(
             "/web/v1/maintain/cluster/{cluster}/service/{service}/{action:start|stop}",
             self._handle_start_stop,
@@ -672,14 +519,14 @@ class ManagerSimulator:
         return app
 
     async def _handle_progress(self, request: web.Request) -> web.StreamResponse:
-        self._begin()
+        self._activity.begin()
         raw = request.match_info["cid"]
         cid = int(raw) if raw.isdigit() and raw.isascii() else None
         status = 0
         fault: Fault | None = None
         try:
             if self._outage:
-                self._abort(request)
+                abort(request)
                 return web.Response()
             if self.capacity is not None and (busy := await self.capacity.admit()) is not None:
                 status = busy.status
@@ -691,11 +538,10 @@ class ManagerSimulator:
                     if fault.kind == "delay":
                         await anyio.sleep(fault.seconds)
                         if self.in_outage:
-                            self._abort(request)
+                            abort(request)
                             return web.Response()
                     else:
-                        cmd = self._commands.get(cid) if cid is not None else None
-                        body = cmd.body(cmd.index(self.clock.now())) if cmd is not None else None
+                        body = self._commands.body_now(cid)
                         resp = await self._apply_fault(request, fault, body)
                         status = 0 if resp is None else resp.status
                         return resp if resp is not None else web.Response()
@@ -706,26 +552,22 @@ class ManagerSimulator:
                 if denied is not None:
                     status = denied.status
                     return denied
-            cmd = self._commands.get(cid) if cid is not None else None
-            if cmd is None:
+            body = self._commands.body_now(cid)
+            if body is None:
                 status = 404
-                return self._error(
-                    404, f"The requested resource ({request.path}) is not available."
-                )
+                return not_found(request.path)
             status = 200
-            resp = web.Response(
-                body=cmd.body(cmd.index(self.clock.now())), content_type="application/json"
-            )
+            resp = web.Response(body=body, content_type="application/json")
             if cookie is not None:
                 self._set_session_cookie(resp, cookie)
             return resp
         finally:
-            self._end(request, status, cid, fault)
+            self._activity.end(request, status, cid, fault)
 
     async def _handle_login_check(self, request: web.Request) -> web.StreamResponse:
         async def serve(req: web.Request) -> web.StreamResponse:
             if not self.require_token:
-                return web.Response(body=_LOGIN_CHECK_BODY, content_type="application/json")
+                return web.Response(body=LOGIN_CHECK_BODY, content_type="application/json")
             sid = req.get(_SID) or req.cookies.get("JSESSIONID", "")
             session = self._sessions.get(sid)
             token = session.token if session is not None else ""
@@ -735,10 +577,10 @@ class ManagerSimulator:
 
     async def _handle_other(self, request: web.Request) -> web.StreamResponse:
         async def serve(req: web.Request) -> web.StreamResponse:
-            return self._error(404, f"The requested resource ({req.path}) is not available.")
+            return not_found(req.path)
 
         async def modify(_req: web.Request) -> web.StreamResponse:
-            return self._html(200, _pages.modify_password_page())
+            return html(200, _pages.modify_password_page())
 
         if request.path == "/cas/modify_password.html":  # linked from the Basic-mode 403 page
             return await self._guarded(request, modify, auth=False)
@@ -752,12 +594,12 @@ class ManagerSimulator:
         auth: bool = True,
     ) -> web.StreamResponse:
         """Count, apply outage, web faults and login, then ``serve``."""
-        self._begin()
+        self._activity.begin()
         status = 0
         fault: Fault | None = None
         try:
             if self._outage:
-                self._abort(request)
+                abort(request)
                 return web.Response()
             if self.capacity is not None and (busy := await self.capacity.admit()) is not None:
                 status = busy.status
@@ -783,7 +625,7 @@ class ManagerSimulator:
             status = resp.status
             return resp
         finally:
-            self._end(request, status, None, fault)
+            self._activity.end(request, status, None, fault)
 
     # ---- actions
 
@@ -795,14 +637,14 @@ class ManagerSimulator:
             try:
                 await req.json()
             except ValueError:
-                return self._error(400, "The request body is not valid JSON.")
+                return error(400, "The request body is not valid JSON.")
             service = req.match_info["service"]
             kind: Kind = "start" if req.match_info["action"] == "start" else "stop"
             known = {name.lower(): name for name in self.services}
             if service.lower() not in known:  # names are matched case-insensitively
                 names = ", ".join(sorted(known.values()))
                 text = f"Service {service} does not exist. Services: {names}."
-                return self._action_answer(-1, "FAILED", -300, text)
+                return _action_answer(-1, "FAILED", -300, text)
             return self._create_from_action(kind, known[service.lower()])
 
         return await self._guarded(request, serve)
@@ -815,11 +657,11 @@ class ManagerSimulator:
             try:
                 payload = await req.json()
             except ValueError:
-                return self._error(400, "The request body is not valid JSON.")
+                return error(400, "The request body is not valid JSON.")
             if not isinstance(payload, dict) or not isinstance(
                 payload.get("configurations_summary"), dict
             ):
-                return self._error(400, "The parameter configurations_summary is mandatory.")
+                return error(400, "The parameter configurations_summary is mandatory.")
             return self._create_from_action("save", "configurations")
 
         return await self._guarded(request, serve)
@@ -827,31 +669,15 @@ class ManagerSimulator:
     def _check_cluster(self, request: web.Request) -> web.Response | None:
         raw = request.match_info["cluster"]
         if not raw.isdigit() or int(raw) != self.cluster_id:
-            return self._error(404, f"Cluster {raw} does not exist.")
+            return error(404, f"Cluster {raw} does not exist.")
         return None
 
     def _create_from_action(self, kind: Kind, service: str) -> web.Response:
-        if self._rejections:
-            rej = self._rejections[0]
-            rej.remaining -= 1
-            if rej.remaining <= 0:
-                self._rejections.pop(0)
-            return self._action_answer(-1, "FAILED", rej.error_code, rej.error_description)
-        cid = self.add_command(self.action_timeline(kind, service))
-        return self._action_answer(cid, "IN_PROGRESS", 0, "")
-
-    @staticmethod
-    def _action_answer(cid: int, state: str, code: int, text: str) -> web.Response:
-        doc = {
-            "id": cid,
-            "state": state,
-            "error_code": code,
-            "error_description": text,
-            "total_progress": 0.0,
-        }
-        return web.Response(
-            body=json.dumps(doc, separators=(",", ":")).encode(), content_type="application/json"
-        )
+        rej = self._commands.take_rejection()
+        if rej is not None:
+            return _action_answer(-1, "FAILED", rej.error_code, rej.error_description)
+        cid = self._commands.add(self.action_timeline(kind, service), None)
+        return _action_answer(cid, "IN_PROGRESS", 0, "")
 
     # ---- login on the web side
 
@@ -869,11 +695,11 @@ class ManagerSimulator:
         if now - session.last_seen > self.session_idle_timeout:
             del self._sessions[sid]
             return False
-        if self.require_token and request.path != _LOGIN_CHECK:
+        if self.require_token and request.path != LOGIN_CHECK:
             # The token login_check handed out must come back as header and cookie.
             token = session.token.encode()
-            header = request.headers.get(_TOKEN_HEADER, "").encode()
-            cookie = request.cookies.get(_TOKEN_COOKIE, "").encode()
+            header = request.headers.get(TOKEN_HEADER, "").encode()
+            cookie = request.cookies.get(TOKEN_COOKIE, "").encode()
             if not (
                 secrets.compare_digest(header, token) and secrets.compare_digest(cookie, token)
             ):
@@ -900,13 +726,13 @@ class ManagerSimulator:
         challenge = {"WWW-Authenticate": 'Basic realm="Manager"'}
         header = request.headers.get("Authorization")
         if header is None or header[:6].lower() != "basic ":
-            return self._error(401, "Log in first.", challenge), None
+            return error(401, "Log in first.", challenge), None
         self.stats.password_sends += 1
         fault = self.faults.pick(None, progress=False, channel="password")
         if fault is not None:
             if fault.kind not in ("delay", "hang"):
                 # Refused before the password is looked at: not counted.
-                return self._error(fault.status_code, "Simulated fault.", dict(fault.headers)), None
+                return error(fault.status_code, "Simulated fault.", dict(fault.headers)), None
             request[_LATE] = fault
         self.stats.login_attempts += 1
         token = header[6:].strip().encode()
@@ -918,11 +744,11 @@ class ManagerSimulator:
             ok = False
         verdict = self._check_password(ok)
         if verdict == "locked":
-            return self._html(403, _pages.locked_page(self._lock_minutes())), None
+            return html(403, _pages.locked_page(self._lock_minutes())), None
         if verdict == "bad":
-            return self._error(401, _pages.AUTH_FAILED_TEXT, challenge), None
+            return error(401, _pages.AUTH_FAILED_TEXT, challenge), None
         if verdict == "change":
-            return self._html(403, _pages.password_change_page("/cas/modify_password.html")), None
+            return html(403, _pages.password_change_page("/cas/modify_password.html")), None
         self.stats.logins_ok += 1
         sid = self._new_session()
         request[_SID] = sid
@@ -950,7 +776,7 @@ class ManagerSimulator:
         return max(1, int(-(-left // 60)))
 
     def _service_url(self) -> str:
-        return f"{self.url}{_SECURITY_CHECK}"
+        return f"{self.url}{SECURITY_CHECK}"
 
     def _cas_login_url(self) -> str:
         return f"{self._cas_url}/cas/login?service={quote(self._service_url(), safe='')}"
@@ -972,14 +798,14 @@ class ManagerSimulator:
     async def _handle_security_check(self, request: web.Request) -> web.StreamResponse:
         async def serve(req: web.Request) -> web.StreamResponse:
             if self.auth != "cas":
-                return self._error(404, f"The requested resource ({req.path}) is not available.")
+                return not_found(req.path)
             ticket = req.query.get("ticket", "")
             if ticket not in self._tickets:
                 return web.Response(status=302, headers={"Location": self._cas_login_url()})
             self._tickets.discard(ticket)
             old = req.cookies.get("JSESSIONID")
             pre = self._sessions.pop(old, None) if old is not None else None
-            target = pre.saved_path if pre is not None and pre.saved_path else _LOGIN_CHECK
+            target = pre.saved_path if pre is not None and pre.saved_path else LOGIN_CHECK
             resp = web.Response(status=302, headers={"Location": f"{self.url}{target}"})
             self._set_session_cookie(resp, self._new_session())
             return resp
@@ -999,12 +825,12 @@ class ManagerSimulator:
     async def _cas_guarded(
         self, request: web.Request, serve: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        self._begin()
+        self._activity.begin()
         status = 0
         fault: Fault | None = None
         try:
             if self._outage:
-                self._abort(request)
+                abort(request)
                 return web.Response()
             fault = self.faults.pick(None, progress=False, channel="cas")
             if fault is not None:
@@ -1018,7 +844,7 @@ class ManagerSimulator:
             status = resp.status
             return resp
         finally:
-            self._end(request, status, None, fault)
+            self._activity.end(request, status, None, fault)
 
     def _tgt_ok(self, request: web.Request) -> bool:
         tgt = request.cookies.get("CASTGC")
@@ -1038,7 +864,7 @@ class ManagerSimulator:
         lt = f"LT-{next(self._lt_counter)}-{secrets.token_urlsafe(24)}-cas"
         self._login_tickets[cas_sid] = lt
         action = request.path_qs
-        resp = self._html(200, _pages.login_page(action, lt, message))
+        resp = html(200, _pages.login_page(action, lt, message))
         resp.set_cookie("casSessionId", cas_sid, path="/cas", httponly=True, secure=self.tls)
         return resp
 
@@ -1054,7 +880,7 @@ class ManagerSimulator:
                     return web.Response(
                         status=302, headers={"Location": f"{service}{sep}ticket={ticket}"}
                     )
-                return self._html(200, _pages.success_page())
+                return html(200, _pages.success_page())
             return self._login_form(req)
 
         return await self._cas_guarded(request, serve)
@@ -1085,7 +911,7 @@ class ManagerSimulator:
         now = asyncio.get_running_loop().time()
         if now < self._cas_next_check:
             left = self._cas_next_check - now
-            return self._error(429, "Too many logins.", {"Retry-After": str(math.ceil(left))})
+            return error(429, "Too many logins.", {"Retry-After": str(math.ceil(left))})
         self._cas_next_check = now + self.cas_min_interval
         return None
 
@@ -1101,26 +927,38 @@ class ManagerSimulator:
         ) & secrets.compare_digest(str(form.get("password", "")).encode(), self.password.encode())
         verdict = self._check_password(ok)
         if verdict == "locked":
-            return self._html(200, _pages.locked_page(self._lock_minutes()))
+            return html(200, _pages.locked_page(self._lock_minutes()))
         if verdict == "bad":
             return self._login_form(req, _pages.AUTH_FAILED_TEXT)
         if verdict == "change":
-            return self._html(200, _pages.password_change_page("/cas/modify_password.html"))
+            return html(200, _pages.password_change_page("/cas/modify_password.html"))
         self.stats.logins_ok += 1
         tgt = f"TGT-{next(self._lt_counter)}-{secrets.token_urlsafe(32)}-cas"
         self._tgts[tgt] = self.clock.now()
-        resp = self._html(200, _pages.success_page())
+        resp = html(200, _pages.success_page())
         resp.set_cookie("CASTGC", tgt, path="/cas", httponly=True, secure=self.tls)
         return resp
 
     async def _handle_cas_modify(self, request: web.Request) -> web.StreamResponse:
         async def serve(_req: web.Request) -> web.StreamResponse:
-            return self._html(200, _pages.modify_password_page())
+            return html(200, _pages.modify_password_page())
 
         return await self._cas_guarded(request, serve)
 
     async def _handle_cas_other(self, request: web.Request) -> web.StreamResponse:
         async def serve(req: web.Request) -> web.StreamResponse:
-            return self._error(404, f"The requested resource ({req.path}) is not available.")
+            return not_found(req.path)
 
         return await self._cas_guarded(request, serve)
+
+
+def _action_answer(cid: int, state: str, code: int, text: str) -> web.Response:
+    return json_answer(
+        {
+            "id": cid,
+            "state": state,
+            "error_code": code,
+            "error_description": text,
+            "total_progress": 0.0,
+        }
+    )
