@@ -6,7 +6,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import itertools
 import json
 import math
 import os
@@ -28,8 +27,6 @@ from ._answers import (
     LOGIN_CHECK,
     PROGRESS_PATH,
     SECURITY_CHECK,
-    TOKEN_COOKIE,
-    TOKEN_HEADER,
     abort,
     error,
     html,
@@ -42,6 +39,7 @@ from ._commands import CommandStore, default_action_timeline
 from ._config import AuthMode
 from ._events import Activity
 from ._faults import Fault, FaultPlan
+from ._sessions import CasTickets, Lockout, WebSessions
 from ._stats import SimStats
 from ._timeline import SERVICES, Kind, Snapshot, Timeline
 
@@ -72,14 +70,6 @@ def _login_check_body(token: str) -> bytes:
 
 LOGIN_CHECK_BODY = _login_check_body("")
 _MALFORMED = b'{"id":1,"state":"IN_PROGRESS","total_progress":4'
-
-
-@attrs.define
-class _WebSession:
-    authenticated: bool
-    last_seen: float
-    saved_path: str | None = None
-    token: str = ""
 
 
 def _check_auth(_inst: object, _attr: object, value: str) -> None:
@@ -148,15 +138,9 @@ class ManagerSimulator:
 
     _activity: Activity = attrs.field(init=False, repr=False)
     _commands: CommandStore = attrs.field(init=False, repr=False)
-    _sessions: dict[str, _WebSession] = attrs.field(init=False, factory=dict, repr=False)
-    _tgts: dict[str, float] = attrs.field(init=False, factory=dict, repr=False)
-    _tickets: set[str] = attrs.field(init=False, factory=set, repr=False)
-    _login_tickets: dict[str, str] = attrs.field(init=False, factory=dict, repr=False)
-    _lt_counter: itertools.count[int] = attrs.field(
-        init=False, factory=lambda: itertools.count(220487), repr=False
-    )
-    _failures: int = attrs.field(init=False, default=0, repr=False)
-    _locked_until: float | None = attrs.field(init=False, default=None, repr=False)
+    _sessions: WebSessions = attrs.field(init=False, repr=False)
+    _tickets: CasTickets = attrs.field(init=False, repr=False)
+    _lockout: Lockout = attrs.field(init=False, repr=False)
     _outage: bool = attrs.field(init=False, default=False, repr=False)
     _oversized: dict[int, bytes] = attrs.field(init=False, factory=dict, repr=False)
     _runners: list[web.AppRunner] = attrs.field(init=False, factory=list, repr=False)
@@ -187,6 +171,9 @@ class ManagerSimulator:
             raise ValueError(f"cas_min_interval must be >= 0, got {self.cas_min_interval!r}")
         self.stats = SimStats(log_limit=self.log_limit)
         self._commands = CommandStore(self, self._activity.notify)
+        self._sessions = WebSessions(self)
+        self._tickets = CasTickets(self)
+        self._lockout = Lockout(self)
         self._basic_expected = base64.b64encode(f"{self.username}:{self.password}".encode())
 
     # ------------------------------------------------------------------ lifecycle
@@ -402,24 +389,18 @@ class ManagerSimulator:
     def expire_sessions(self) -> None:
         """End every web session and CAS ticket now: the next request must log in again."""
         self._sessions.clear()
-        self._tgts.clear()
         self._tickets.clear()
         self._activity.notify()
 
     @property
     def locked(self) -> bool:
         """True while the account is locked after too many wrong passwords."""
-        return self._locked_until is not None and self.clock.now() < self._locked_until
+        return self._lockout.locked
 
     @property
     def session_count(self) -> int:
         """Live authenticated web sessions."""
-        now = self.clock.now()
-        return sum(
-            1
-            for s in self._sessions.values()
-            if s.authenticated and now - s.last_seen <= self.session_idle_timeout
-        )
+        return self._sessions.count()
 
     # ------------------------------------------------------------------ waits
 
@@ -559,7 +540,7 @@ class ManagerSimulator:
             status = 200
             resp = web.Response(body=body, content_type="application/json")
             if cookie is not None:
-                self._set_session_cookie(resp, cookie)
+                self._sessions.set_cookie(resp, cookie)
             return resp
         finally:
             self._activity.end(request, status, cid, fault)
@@ -569,9 +550,8 @@ class ManagerSimulator:
             if not self.require_token:
                 return web.Response(body=LOGIN_CHECK_BODY, content_type="application/json")
             sid = req.get(_SID) or req.cookies.get("JSESSIONID", "")
-            session = self._sessions.get(sid)
-            token = session.token if session is not None else ""
-            return web.Response(body=_login_check_body(token), content_type="application/json")
+            body = _login_check_body(self._sessions.token(sid))
+            return web.Response(body=body, content_type="application/json")
 
         return await self._guarded(request, serve)
 
@@ -621,7 +601,7 @@ class ManagerSimulator:
                     return denied
             resp = await serve(request)
             if cookie is not None:
-                self._set_session_cookie(resp, cookie)
+                self._sessions.set_cookie(resp, cookie)
             status = resp.status
             return resp
         finally:
@@ -681,42 +661,9 @@ class ManagerSimulator:
 
     # ---- login on the web side
 
-    def _set_session_cookie(self, resp: web.StreamResponse, sid: str) -> None:
-        resp.set_cookie("JSESSIONID", sid, path="/web", httponly=True, secure=self.tls)
-
-    def _session_ok(self, request: web.Request) -> bool:
-        sid = request.cookies.get("JSESSIONID")
-        if sid is None:
-            return False
-        session = self._sessions.get(sid)
-        if session is None or not session.authenticated:
-            return False
-        now = self.clock.now()
-        if now - session.last_seen > self.session_idle_timeout:
-            del self._sessions[sid]
-            return False
-        if self.require_token and request.path != LOGIN_CHECK:
-            # The token login_check handed out must come back as header and cookie.
-            token = session.token.encode()
-            header = request.headers.get(TOKEN_HEADER, "").encode()
-            cookie = request.cookies.get(TOKEN_COOKIE, "").encode()
-            if not (
-                secrets.compare_digest(header, token) and secrets.compare_digest(cookie, token)
-            ):
-                return False
-        session.last_seen = now
-        return True
-
-    def _new_session(self) -> str:
-        sid = secrets.token_hex(16).upper()
-        token = secrets.token_urlsafe(24) if self.require_token else ""
-        self._sessions[sid] = _WebSession(True, self.clock.now(), token=token)
-        self.stats.sessions_created += 1
-        return sid
-
     def _authorize(self, request: web.Request) -> tuple[web.Response | None, str | None]:
         """``(None, cookie)`` when the request may go on, else ``(answer, None)``."""
-        if self._session_ok(request):
+        if self._sessions.valid(request):
             return None, None
         if self.auth == "basic":
             return self._authorize_basic(request)
@@ -742,38 +689,17 @@ class ManagerSimulator:
             )
         except (binascii.Error, ValueError):
             ok = False
-        verdict = self._check_password(ok)
+        verdict = self._lockout.check(ok)
         if verdict == "locked":
-            return html(403, _pages.locked_page(self._lock_minutes())), None
+            return html(403, _pages.locked_page(self._lockout.minutes_left())), None
         if verdict == "bad":
             return error(401, _pages.AUTH_FAILED_TEXT, challenge), None
         if verdict == "change":
             return html(403, _pages.password_change_page("/cas/modify_password.html")), None
         self.stats.logins_ok += 1
-        sid = self._new_session()
+        sid = self._sessions.new()
         request[_SID] = sid
         return None, sid
-
-    def _check_password(self, ok: bool) -> Literal["ok", "bad", "locked", "change"]:
-        now = self.clock.now()
-        if self._locked_until is not None:
-            if now < self._locked_until:
-                return "locked"
-            self._locked_until = None
-        if not ok:
-            self._failures += 1
-            self.stats.logins_failed += 1
-            if self._failures >= self.lockout_threshold:
-                self._failures = 0
-                self._locked_until = now + self.lockout_seconds
-                return "locked"
-            return "bad"
-        self._failures = 0
-        return "change" if self.password_change_required else "ok"
-
-    def _lock_minutes(self) -> int:
-        left = (self._locked_until or 0.0) - self.clock.now()
-        return max(1, int(-(-left // 60)))
 
     def _service_url(self) -> str:
         return f"{self.url}{SECURITY_CHECK}"
@@ -783,31 +709,21 @@ class ManagerSimulator:
 
     def _redirect_to_cas(self, request: web.Request) -> web.Response:
         resp = web.Response(status=302, headers={"Location": self._cas_login_url()})
-        sid = request.cookies.get("JSESSIONID")
-        session = self._sessions.get(sid) if sid is not None else None
-        if session is None or session.authenticated:
-            if len(self._sessions) > 10_000:
-                self._sessions.pop(next(iter(self._sessions)))
-            sid = secrets.token_hex(16).upper()
-            session = _WebSession(authenticated=False, last_seen=self.clock.now())
-            self._sessions[sid] = session
-            self._set_session_cookie(resp, sid)
-        session.saved_path = request.path_qs
+        new_sid = self._sessions.remember_path(request.cookies.get("JSESSIONID"), request.path_qs)
+        if new_sid is not None:
+            self._sessions.set_cookie(resp, new_sid)
         return resp
 
     async def _handle_security_check(self, request: web.Request) -> web.StreamResponse:
         async def serve(req: web.Request) -> web.StreamResponse:
             if self.auth != "cas":
                 return not_found(req.path)
-            ticket = req.query.get("ticket", "")
-            if ticket not in self._tickets:
+            if not self._tickets.use_service_ticket(req.query.get("ticket", "")):
                 return web.Response(status=302, headers={"Location": self._cas_login_url()})
-            self._tickets.discard(ticket)
-            old = req.cookies.get("JSESSIONID")
-            pre = self._sessions.pop(old, None) if old is not None else None
+            pre = self._sessions.pop(req.cookies.get("JSESSIONID"))
             target = pre.saved_path if pre is not None and pre.saved_path else LOGIN_CHECK
             resp = web.Response(status=302, headers={"Location": f"{self.url}{target}"})
-            self._set_session_cookie(resp, self._new_session())
+            self._sessions.set_cookie(resp, self._sessions.new())
             return resp
 
         return await self._guarded(request, serve, auth=False)
@@ -846,23 +762,9 @@ class ManagerSimulator:
         finally:
             self._activity.end(request, status, None, fault)
 
-    def _tgt_ok(self, request: web.Request) -> bool:
-        tgt = request.cookies.get("CASTGC")
-        if tgt is None or tgt not in self._tgts:
-            return False
-        now = self.clock.now()
-        if now - self._tgts[tgt] > self.session_idle_timeout:
-            del self._tgts[tgt]
-            return False
-        self._tgts[tgt] = now
-        return True
-
     def _login_form(self, request: web.Request, message: str = "") -> web.Response:
-        if len(self._login_tickets) > 10_000:
-            self._login_tickets.pop(next(iter(self._login_tickets)))
         cas_sid = secrets.token_hex(16).upper()
-        lt = f"LT-{next(self._lt_counter)}-{secrets.token_urlsafe(24)}-cas"
-        self._login_tickets[cas_sid] = lt
+        lt = self._tickets.new_login_ticket(cas_sid)
         action = request.path_qs
         resp = html(200, _pages.login_page(action, lt, message))
         resp.set_cookie("casSessionId", cas_sid, path="/cas", httponly=True, secure=self.tls)
@@ -872,10 +774,9 @@ class ManagerSimulator:
         async def serve(req: web.Request) -> web.StreamResponse:
             self.stats.login_page_requests += 1
             service = req.query.get("service")
-            if self._tgt_ok(req):
+            if self._tickets.tgt_ok(req):
                 if service:
-                    ticket = f"ST-{next(self._lt_counter)}-{secrets.token_urlsafe(20)}-cas"
-                    self._tickets.add(ticket)
+                    ticket = self._tickets.new_service_ticket()
                     sep = "&" if "?" in service else "?"
                     return web.Response(
                         status=302, headers={"Location": f"{service}{sep}ticket={ticket}"}
@@ -918,23 +819,21 @@ class ManagerSimulator:
     def _check_cas_form(self, req: web.Request, form: Any) -> web.Response:
         """Check the posted form (and count a wrong password) like CAS does."""
         self.stats.login_attempts += 1
-        cas_sid = req.cookies.get("casSessionId", "")
-        expected = self._login_tickets.pop(cas_sid, None)
+        expected = self._tickets.take_login_ticket(req.cookies.get("casSessionId", ""))
         if expected is None or form.get("lt") != expected:
             return self._login_form(req, _pages.AUTH_FAILED_TEXT)
         ok = secrets.compare_digest(
             str(form.get("username", "")).encode(), self.username.encode()
         ) & secrets.compare_digest(str(form.get("password", "")).encode(), self.password.encode())
-        verdict = self._check_password(ok)
+        verdict = self._lockout.check(ok)
         if verdict == "locked":
-            return html(200, _pages.locked_page(self._lock_minutes()))
+            return html(200, _pages.locked_page(self._lockout.minutes_left()))
         if verdict == "bad":
             return self._login_form(req, _pages.AUTH_FAILED_TEXT)
         if verdict == "change":
             return html(200, _pages.password_change_page("/cas/modify_password.html"))
         self.stats.logins_ok += 1
-        tgt = f"TGT-{next(self._lt_counter)}-{secrets.token_urlsafe(32)}-cas"
-        self._tgts[tgt] = self.clock.now()
+        tgt = self._tickets.new_tgt()
         resp = html(200, _pages.success_page())
         resp.set_cookie("CASTGC", tgt, path="/cas", httponly=True, secure=self.tls)
         return resp
