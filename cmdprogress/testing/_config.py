@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ._capacity import Capacity
     from ._clock import ManualClock, RealClock
     from ._faults import FaultPlan
     from ._stats import SimStats
@@ -42,6 +43,7 @@ class SimConfig(Protocol):
     clock: ManualClock | RealClock
     stats: SimStats
     faults: FaultPlan
+    capacity: Capacity | None
 
     @property
     def url(self) -> str:

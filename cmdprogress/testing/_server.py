@@ -8,12 +8,8 @@ import binascii
 import contextlib
 import json
 import math
-import os
 import secrets
-import shutil
-import socket
 import ssl
-import tempfile
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
@@ -39,6 +35,8 @@ from ._commands import CommandStore, default_action_timeline
 from ._config import AuthMode
 from ._events import Activity
 from ._faults import Fault, FaultPlan
+from ._gate import Gate
+from ._listeners import Listeners
 from ._sessions import CasTickets, Lockout, WebSessions
 from ._stats import SimStats
 from ._timeline import SERVICES, Kind, Snapshot, Timeline
@@ -52,7 +50,6 @@ if TYPE_CHECKING:
 __all__ = ["AuthMode", "ManagerSimulator"]
 
 _DEFAULT_SERVICES = frozenset(SERVICES)
-_LATE = web.RequestKey("cmdprogress_late", Fault)
 _SID = web.RequestKey("cmdprogress_sid", str)
 
 
@@ -69,7 +66,6 @@ def _login_check_body(token: str) -> bytes:
 
 
 LOGIN_CHECK_BODY = _login_check_body("")
-_MALFORMED = b'{"id":1,"state":"IN_PROGRESS","total_progress":4'
 
 
 def _check_auth(_inst: object, _attr: object, value: str) -> None:
@@ -141,14 +137,8 @@ class ManagerSimulator:
     _sessions: WebSessions = attrs.field(init=False, repr=False)
     _tickets: CasTickets = attrs.field(init=False, repr=False)
     _lockout: Lockout = attrs.field(init=False, repr=False)
-    _outage: bool = attrs.field(init=False, default=False, repr=False)
-    _oversized: dict[int, bytes] = attrs.field(init=False, factory=dict, repr=False)
-    _runners: list[web.AppRunner] = attrs.field(init=False, factory=list, repr=False)
-    _sites: list[web.SockSite] = attrs.field(init=False, factory=list, repr=False)
-    _ports: list[int] = attrs.field(init=False, factory=list, repr=False)
-    _server_ssl: ssl.SSLContext | None = attrs.field(init=False, default=None, repr=False)
-    _tmpdir: str | None = attrs.field(init=False, default=None, repr=False)
-    _hangs: anyio.Event | None = attrs.field(init=False, default=None, repr=False)
+    _gate: Gate = attrs.field(init=False, repr=False)
+    _listeners: Listeners = attrs.field(init=False, repr=False)
     _cas_next_check: float = attrs.field(init=False, default=0.0, repr=False)
     _url: str | None = attrs.field(init=False, default=None, repr=False)
     _cas_url: str | None = attrs.field(init=False, default=None, repr=False)
@@ -174,6 +164,8 @@ class ManagerSimulator:
         self._sessions = WebSessions(self)
         self._tickets = CasTickets(self)
         self._lockout = Lockout(self)
+        self._gate = Gate(self, self._activity)
+        self._listeners = Listeners(self.host)
         self._basic_expected = base64.b64encode(f"{self.username}:{self.password}".encode())
 
     # ------------------------------------------------------------------ lifecycle
@@ -193,7 +185,7 @@ class ManagerSimulator:
     @property
     def ca_file(self) -> str | None:
         """Path of the private CA's PEM file when ``tls=True``, else ``None``."""
-        return None if self._tmpdir is None else os.path.join(self._tmpdir, "ca.pem")
+        return self._listeners.ca_file
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client ``ssl.SSLContext`` that trusts the simulator's private CA (``tls=True``)."""
@@ -216,17 +208,18 @@ class ManagerSimulator:
     async def start(self) -> None:
         """Bind the listeners and start serving (``async with`` does this for you)."""
         require_asyncio("ManagerSimulator")
-        if self._runners:
+        listeners = self._listeners
+        if listeners.running:
             raise RuntimeError("the simulator is already running")
-        self._hangs = anyio.Event()
+        self._gate.open()
         try:
             if self.tls:
-                self._setup_tls()
+                listeners.setup_tls()
             scheme = "https" if self.tls else "http"
-            web_port = await self._listen(self._web_app(), self.port)
+            web_port = await listeners.listen(self._web_app(), self.port)
             self._url = f"{scheme}://{self.host}:{web_port}"
             if self.auth == "cas":
-                cas_port = await self._listen(self._cas_app(), self.cas_port)
+                cas_port = await listeners.listen(self._cas_app(), self.cas_port)
                 self._cas_url = f"{scheme}://{self.host}:{cas_port}"
         except BaseException:
             await self.aclose()
@@ -234,78 +227,28 @@ class ManagerSimulator:
 
     async def aclose(self) -> None:
         """Stop serving and remove the CA file; counters and commands stay readable."""
-        runners, self._runners = self._runners, []
-        self._sites.clear()
-        if self._hangs is not None:
-            self._hangs.set()  # hung requests end (their connections are dropped)
-        for runner in runners:
-            await runner.cleanup()
-        if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
+        self._gate.close()  # hung requests end first, so the runners can shut down
+        await self._listeners.close()
         self._url = None
         self._cas_url = None
-        self._outage = False
-
-    def _setup_tls(self) -> None:
-        try:
-            import trustme
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise RuntimeError(
-                "ManagerSimulator(tls=True) needs trustme: pip install 'cmdprogress[testing]'"
-            ) from exc
-        ca = trustme.CA()
-        cert = ca.issue_cert(self.host, "localhost")
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        cert.configure_cert(ctx)
-        self._server_ssl = ctx
-        self._tmpdir = tempfile.mkdtemp(prefix="cmdprogress-sim-")
-        ca.cert_pem.write_to_path(os.path.join(self._tmpdir, "ca.pem"))
-
-    def _bind(self, port: int) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, port))
-        except OSError:
-            sock.close()
-            raise
-        return sock
-
-    async def _listen(self, app: web.Application, port: int) -> int:
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        self._runners.append(runner)
-        sock = self._bind(port)
-        bound = int(sock.getsockname()[1])
-        site = web.SockSite(runner, sock, ssl_context=self._server_ssl)
-        await site.start()
-        self._sites.append(site)
-        self._ports.append(bound)
-        return bound
+        self._gate.outage = False
 
     # ------------------------------------------------------------------ outage
 
     async def start_outage(self) -> None:
         """Refuse connections on every listener and reset requests in flight; state is kept."""
-        if self._outage:
+        if self._gate.outage:
             return
-        self._outage = True
-        for site in self._sites:
-            await site.stop()
+        self._gate.outage = True
+        await self._listeners.stop_sites()
         self._activity.notify()
 
     async def end_outage(self) -> None:
         """Listen again on the same ports, with commands, sessions and counters as they were."""
-        if not self._outage:
+        if not self._gate.outage:
             return
-        sites = []
-        for runner, port in zip(self._runners, self._ports, strict=True):
-            site = web.SockSite(runner, self._bind(port), ssl_context=self._server_ssl)
-            await site.start()
-            sites.append(site)
-        self._sites = sites
-        self._outage = False
+        await self._listeners.resume_sites()
+        self._gate.outage = False
         self._activity.notify()
 
     @contextlib.asynccontextmanager
@@ -320,7 +263,7 @@ class ManagerSimulator:
     @property
     def in_outage(self) -> bool:
         """True between :meth:`start_outage` and :meth:`end_outage`."""
-        return self._outage
+        return self._gate.outage
 
     # ------------------------------------------------------------------ commands
 
@@ -417,73 +360,6 @@ class ManagerSimulator:
 
     # ------------------------------------------------------------------ request plumbing
 
-    async def _apply_fault(
-        self, request: web.Request, fault: Fault, body: bytes | None
-    ) -> web.StreamResponse | None:
-        """The response for ``fault``; ``None`` after a reset (nothing else to send)."""
-        kind = fault.kind
-        if kind == "hang":
-            await self._hang(request)
-            return None
-        if kind == "status":
-            return error(fault.status_code, "Simulated fault.", dict(fault.headers))
-        if kind == "raw":
-            resp = web.Response(status=fault.status_code, body=fault.body)
-            for name, value in fault.headers:
-                resp.headers[name] = value
-            return resp
-        if kind == "not_found":
-            return not_found(request.path)
-        if kind == "login_page":
-            return html(200, _pages.login_page("/cas/login", "LT-0-expired-cas"))
-        if kind == "malformed_json":
-            return web.Response(body=_MALFORMED, content_type="application/json")
-        if kind == "oversized":
-            return web.Response(
-                body=self._oversized_body(fault.size), content_type="application/json"
-            )
-        data = body if body is not None else error(500).body
-        assert isinstance(data, bytes)
-        stream = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-        if kind == "reset":
-            stream.content_length = len(data)
-            await stream.prepare(request)
-            await stream.write(data[: len(data) // 2])
-            abort(request)
-            return None
-        # truncated
-        stream.content_length = len(data) + 64
-        await stream.prepare(request)
-        await stream.write(data)
-        if request.transport is not None:
-            request.transport.close()
-        return None
-
-    async def _hang(self, request: web.Request) -> None:
-        """Answer nothing until the simulator closes, then drop the connection."""
-        if self._hangs is not None:
-            await self._hangs.wait()
-        abort(request)
-
-    async def _late(self, request: web.Request) -> None:
-        """Hold the answer of a request whose password was checked (``where='password'``)."""
-        fault = request.get(_LATE)
-        if fault is None:
-            return
-        self._activity.notify_if_waited()  # the password was counted: wait_until() may see it now
-        if fault.kind == "hang":
-            await self._hang(request)
-        else:
-            await anyio.sleep(fault.seconds)
-
-    def _oversized_body(self, size: int) -> bytes:
-        body = self._oversized.get(size)
-        if body is None:
-            doc = Snapshot(error_description="x" * size).to_wire(wire_id=-1)
-            body = json.dumps(doc, separators=(",", ":")).encode()
-            self._oversized[size] = body
-        return body
-
     # ------------------------------------------------------------------ web app
 
     def _web_app(self) -> web.Application:
@@ -500,13 +376,15 @@ class ManagerSimulator:
         return app
 
     async def _handle_progress(self, request: web.Request) -> web.StreamResponse:
+        # The hot path: the same steps as _guarded, inline, with progress faults.
+        gate = self._gate
         self._activity.begin()
         raw = request.match_info["cid"]
         cid = int(raw) if raw.isdigit() and raw.isascii() else None
         status = 0
         fault: Fault | None = None
         try:
-            if self._outage:
+            if gate.outage:
                 abort(request)
                 return web.Response()
             if self.capacity is not None and (busy := await self.capacity.admit()) is not None:
@@ -518,18 +396,18 @@ class ManagerSimulator:
                 if fault is not None:
                     if fault.kind == "delay":
                         await anyio.sleep(fault.seconds)
-                        if self.in_outage:
+                        if self._gate.outage:  # the outage may have begun during the delay
                             abort(request)
                             return web.Response()
                     else:
                         body = self._commands.body_now(cid)
-                        resp = await self._apply_fault(request, fault, body)
+                        resp = await self._gate.apply(request, fault, body)
                         status = 0 if resp is None else resp.status
                         return resp if resp is not None else web.Response()
             cookie: str | None = None
             if self.auth != "none":
                 denied, cookie = self._authorize(request)
-                await self._late(request)
+                await self._gate.late(request)
                 if denied is not None:
                     status = denied.status
                     return denied
@@ -574,38 +452,20 @@ class ManagerSimulator:
         auth: bool = True,
     ) -> web.StreamResponse:
         """Count, apply outage, web faults and login, then ``serve``."""
-        self._activity.begin()
-        status = 0
-        fault: Fault | None = None
-        try:
-            if self._outage:
-                abort(request)
-                return web.Response()
-            if self.capacity is not None and (busy := await self.capacity.admit()) is not None:
-                status = busy.status
-                return busy
-            fault = self.faults.pick(None, progress=False)
-            if fault is not None:
-                if fault.kind == "delay":
-                    await anyio.sleep(fault.seconds)
-                else:
-                    resp = await self._apply_fault(request, fault, None)
-                    status = 0 if resp is None else resp.status
-                    return resp if resp is not None else web.Response()
+
+        async def logged_in(req: web.Request) -> web.StreamResponse:
             cookie = None
             if auth and self.auth != "none":
-                denied, cookie = self._authorize(request)
-                await self._late(request)
+                denied, cookie = self._authorize(req)
+                await self._gate.late(req)
                 if denied is not None:
-                    status = denied.status
                     return denied
-            resp = await serve(request)
+            resp = await serve(req)
             if cookie is not None:
                 self._sessions.set_cookie(resp, cookie)
-            status = resp.status
             return resp
-        finally:
-            self._activity.end(request, status, None, fault)
+
+        return await self._gate.run(request, logged_in, channel="web")
 
     # ---- actions
 
@@ -675,12 +535,10 @@ class ManagerSimulator:
         if header is None or header[:6].lower() != "basic ":
             return error(401, "Log in first.", challenge), None
         self.stats.password_sends += 1
-        fault = self.faults.pick(None, progress=False, channel="password")
+        fault = self._gate.password_fault(request)
         if fault is not None:
-            if fault.kind not in ("delay", "hang"):
-                # Refused before the password is looked at: not counted.
-                return error(fault.status_code, "Simulated fault.", dict(fault.headers)), None
-            request[_LATE] = fault
+            # Refused before the password is looked at: not counted.
+            return error(fault.status_code, "Simulated fault.", dict(fault.headers)), None
         self.stats.login_attempts += 1
         token = header[6:].strip().encode()
         try:
@@ -741,26 +599,7 @@ class ManagerSimulator:
     async def _cas_guarded(
         self, request: web.Request, serve: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        self._activity.begin()
-        status = 0
-        fault: Fault | None = None
-        try:
-            if self._outage:
-                abort(request)
-                return web.Response()
-            fault = self.faults.pick(None, progress=False, channel="cas")
-            if fault is not None:
-                if fault.kind == "delay":
-                    await anyio.sleep(fault.seconds)
-                else:
-                    faulted = await self._apply_fault(request, fault, None)
-                    status = 0 if faulted is None else faulted.status
-                    return faulted if faulted is not None else web.Response()
-            resp: web.StreamResponse = await serve(request)
-            status = resp.status
-            return resp
-        finally:
-            self._activity.end(request, status, None, fault)
+        return await self._gate.run(request, serve, channel="cas")
 
     def _login_form(self, request: web.Request, message: str = "") -> web.Response:
         cas_sid = secrets.token_hex(16).upper()
@@ -793,14 +632,12 @@ class ManagerSimulator:
             refused = self._cas_refusal()
             if refused is not None:
                 return refused
-            fault = self.faults.pick(None, progress=False, channel="password")
+            fault = self._gate.password_fault(req)
             if fault is not None:
-                if fault.kind not in ("delay", "hang"):
-                    # Refused before the password is looked at: not counted.
-                    return await self._apply_fault(req, fault, None) or web.Response()
-                req[_LATE] = fault
+                # Refused before the password is looked at: not counted.
+                return await self._gate.apply(req, fault, None) or web.Response()
             resp = self._check_cas_form(req, form)
-            await self._late(req)
+            await self._gate.late(req)
             return resp
 
         return await self._cas_guarded(request, serve)
