@@ -1,48 +1,44 @@
-"""ManagerSimulator: the simulated Manager web app (and CAS server) on 127.0.0.1."""
+"""ManagerSimulator: the simulated Manager web app (and CAS server) on 127.0.0.1.
+
+The class holds the settings and the public API; the work is done by parts
+it composes, each in its own module (imports go downwards only):
+
+- ``_listeners``: sockets, TLS, stop and resume for outages;
+- ``_manager_app`` and ``_cas_app``: the routes of the two listeners;
+- ``_login``: the web app's login (session check, Basic, CAS round trip);
+- ``_gate``: what every request passes (counting, outage, faults);
+- ``_sessions``: web sessions, CAS tickets, the lockout;
+- ``_commands``: the commands and their timelines;
+- ``_events``: the request log and the waits on it.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
 import contextlib
 import json
-import math
-import secrets
 import ssl
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Literal
 
-import anyio
 import attrs
-from aiohttp import web
 
 from .._loop import require_asyncio
-from . import _pages
-from ._answers import (
-    LOGIN_CHECK,
-    PROGRESS_PATH,
-    SECURITY_CHECK,
-    abort,
-    error,
-    html,
-    json_answer,
-    not_found,
-)
 from ._capacity import Capacity
+from ._cas_app import CasApp
 from ._clock import ManualClock, RealClock
 from ._commands import CommandStore, default_action_timeline
 from ._config import AuthMode
 from ._events import Activity
-from ._faults import Fault, FaultPlan
+from ._faults import FaultPlan
 from ._gate import Gate
 from ._listeners import Listeners
+from ._login import WebLogin
+from ._manager_app import ManagerApp
 from ._sessions import CasTickets, Lockout, WebSessions
 from ._stats import SimStats
 from ._timeline import SERVICES, Kind, Snapshot, Timeline
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Callable
     from types import TracebackType
 
     from ._workload import Workload
@@ -50,22 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["AuthMode", "ManagerSimulator"]
 
 _DEFAULT_SERVICES = frozenset(SERVICES)
-_SID = web.RequestKey("cmdprogress_sid", str)
-
-
-def _login_check_body(token: str) -> bytes:
-    doc = {
-        "id": -1,
-        "state": "COMPLETE",
-        "error_code": 0,
-        "error_description": "",
-        "total_progress": 100.0,
-        "token": token,
-    }
-    return json.dumps(doc, separators=(",", ":")).encode()
-
-
-LOGIN_CHECK_BODY = _login_check_body("")
 
 
 def _check_auth(_inst: object, _attr: object, value: str) -> None:
@@ -138,11 +118,10 @@ class ManagerSimulator:
     _tickets: CasTickets = attrs.field(init=False, repr=False)
     _lockout: Lockout = attrs.field(init=False, repr=False)
     _gate: Gate = attrs.field(init=False, repr=False)
+    _login: WebLogin = attrs.field(init=False, repr=False)
     _listeners: Listeners = attrs.field(init=False, repr=False)
-    _cas_next_check: float = attrs.field(init=False, default=0.0, repr=False)
     _url: str | None = attrs.field(init=False, default=None, repr=False)
     _cas_url: str | None = attrs.field(init=False, default=None, repr=False)
-    _basic_expected: bytes = attrs.field(init=False, default=b"", repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.clock_mode == "manual":
@@ -165,8 +144,8 @@ class ManagerSimulator:
         self._tickets = CasTickets(self)
         self._lockout = Lockout(self)
         self._gate = Gate(self, self._activity)
+        self._login = WebLogin(self, self._sessions, self._tickets, self._lockout, self._gate)
         self._listeners = Listeners(self.host)
-        self._basic_expected = base64.b64encode(f"{self.username}:{self.password}".encode())
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -216,10 +195,12 @@ class ManagerSimulator:
             if self.tls:
                 listeners.setup_tls()
             scheme = "https" if self.tls else "http"
-            web_port = await listeners.listen(self._web_app(), self.port)
+            manager = ManagerApp(self, self._commands, self._sessions, self._login, self._gate)
+            web_port = await listeners.listen(manager.build(), self.port)
             self._url = f"{scheme}://{self.host}:{web_port}"
             if self.auth == "cas":
-                cas_port = await listeners.listen(self._cas_app(), self.cas_port)
+                cas = CasApp(self, self._tickets, self._lockout, self._gate)
+                cas_port = await listeners.listen(cas.build(), self.cas_port)
                 self._cas_url = f"{scheme}://{self.host}:{cas_port}"
         except BaseException:
             await self.aclose()
@@ -357,344 +338,3 @@ class ManagerSimulator:
     async def wait_for_requests(self, command_id: int, n: int = 1) -> None:
         """Return once ``command_id`` was polled at least ``n`` times in all."""
         await self.wait_until(lambda s: s.stats.progress_requests[command_id] >= n)
-
-    # ------------------------------------------------------------------ request plumbing
-
-    # ------------------------------------------------------------------ web app
-
-    def _web_app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get(PROGRESS_PATH, self._handle_progress)
-        app.router.add_get(LOGIN_CHECK, self._handle_login_check)
-        app.router.add_get(SECURITY_CHECK, self._handle_security_check)
-        app.router.add_post(
-            "/web/v1/maintain/cluster/{cluster}/service/{service}/{action:start|stop}",
-            self._handle_start_stop,
-        )
-        app.router.add_post("/web/v1/config/cluster/{cluster}/save", self._handle_save)
-        app.router.add_route("*", "/{tail:.*}", self._handle_other)
-        return app
-
-    async def _handle_progress(self, request: web.Request) -> web.StreamResponse:
-        # The hot path: the same steps as _guarded, inline, with progress faults.
-        gate = self._gate
-        self._activity.begin()
-        raw = request.match_info["cid"]
-        cid = int(raw) if raw.isdigit() and raw.isascii() else None
-        status = 0
-        fault: Fault | None = None
-        try:
-            if gate.outage:
-                abort(request)
-                return web.Response()
-            if self.capacity is not None and (busy := await self.capacity.admit()) is not None:
-                status = busy.status
-                return busy
-            faults = self.faults
-            if faults._injected or faults._rates:
-                fault = faults.pick(cid, progress=True)
-                if fault is not None:
-                    if fault.kind == "delay":
-                        await anyio.sleep(fault.seconds)
-                        if self._gate.outage:  # the outage may have begun during the delay
-                            abort(request)
-                            return web.Response()
-                    else:
-                        body = self._commands.body_now(cid)
-                        resp = await self._gate.apply(request, fault, body)
-                        status = 0 if resp is None else resp.status
-                        return resp if resp is not None else web.Response()
-            cookie: str | None = None
-            if self.auth != "none":
-                denied, cookie = self._authorize(request)
-                await self._gate.late(request)
-                if denied is not None:
-                    status = denied.status
-                    return denied
-            body = self._commands.body_now(cid)
-            if body is None:
-                status = 404
-                return not_found(request.path)
-            status = 200
-            resp = web.Response(body=body, content_type="application/json")
-            if cookie is not None:
-                self._sessions.set_cookie(resp, cookie)
-            return resp
-        finally:
-            self._activity.end(request, status, cid, fault)
-
-    async def _handle_login_check(self, request: web.Request) -> web.StreamResponse:
-        async def serve(req: web.Request) -> web.StreamResponse:
-            if not self.require_token:
-                return web.Response(body=LOGIN_CHECK_BODY, content_type="application/json")
-            sid = req.get(_SID) or req.cookies.get("JSESSIONID", "")
-            body = _login_check_body(self._sessions.token(sid))
-            return web.Response(body=body, content_type="application/json")
-
-        return await self._guarded(request, serve)
-
-    async def _handle_other(self, request: web.Request) -> web.StreamResponse:
-        async def serve(req: web.Request) -> web.StreamResponse:
-            return not_found(req.path)
-
-        async def modify(_req: web.Request) -> web.StreamResponse:
-            return html(200, _pages.modify_password_page())
-
-        if request.path == "/cas/modify_password.html":  # linked from the Basic-mode 403 page
-            return await self._guarded(request, modify, auth=False)
-        return await self._guarded(request, serve)
-
-    async def _guarded(
-        self,
-        request: web.Request,
-        serve: Callable[[web.Request], Awaitable[web.StreamResponse]],
-        *,
-        auth: bool = True,
-    ) -> web.StreamResponse:
-        """Count, apply outage, web faults and login, then ``serve``."""
-
-        async def logged_in(req: web.Request) -> web.StreamResponse:
-            cookie = None
-            if auth and self.auth != "none":
-                denied, cookie = self._authorize(req)
-                await self._gate.late(req)
-                if denied is not None:
-                    return denied
-            resp = await serve(req)
-            if cookie is not None:
-                self._sessions.set_cookie(resp, cookie)
-            return resp
-
-        return await self._gate.run(request, logged_in, channel="web")
-
-    # ---- actions
-
-    async def _handle_start_stop(self, request: web.Request) -> web.StreamResponse:
-        async def serve(req: web.Request) -> web.StreamResponse:
-            bad = self._check_cluster(req)
-            if bad is not None:
-                return bad
-            try:
-                await req.json()
-            except ValueError:
-                return error(400, "The request body is not valid JSON.")
-            service = req.match_info["service"]
-            kind: Kind = "start" if req.match_info["action"] == "start" else "stop"
-            known = {name.lower(): name for name in self.services}
-            if service.lower() not in known:  # names are matched case-insensitively
-                names = ", ".join(sorted(known.values()))
-                text = f"Service {service} does not exist. Services: {names}."
-                return _action_answer(-1, "FAILED", -300, text)
-            return self._create_from_action(kind, known[service.lower()])
-
-        return await self._guarded(request, serve)
-
-    async def _handle_save(self, request: web.Request) -> web.StreamResponse:
-        async def serve(req: web.Request) -> web.StreamResponse:
-            bad = self._check_cluster(req)
-            if bad is not None:
-                return bad
-            try:
-                payload = await req.json()
-            except ValueError:
-                return error(400, "The request body is not valid JSON.")
-            if not isinstance(payload, dict) or not isinstance(
-                payload.get("configurations_summary"), dict
-            ):
-                return error(400, "The parameter configurations_summary is mandatory.")
-            return self._create_from_action("save", "configurations")
-
-        return await self._guarded(request, serve)
-
-    def _check_cluster(self, request: web.Request) -> web.Response | None:
-        raw = request.match_info["cluster"]
-        if not raw.isdigit() or int(raw) != self.cluster_id:
-            return error(404, f"Cluster {raw} does not exist.")
-        return None
-
-    def _create_from_action(self, kind: Kind, service: str) -> web.Response:
-        rej = self._commands.take_rejection()
-        if rej is not None:
-            return _action_answer(-1, "FAILED", rej.error_code, rej.error_description)
-        cid = self._commands.add(self.action_timeline(kind, service), None)
-        return _action_answer(cid, "IN_PROGRESS", 0, "")
-
-    # ---- login on the web side
-
-    def _authorize(self, request: web.Request) -> tuple[web.Response | None, str | None]:
-        """``(None, cookie)`` when the request may go on, else ``(answer, None)``."""
-        if self._sessions.valid(request):
-            return None, None
-        if self.auth == "basic":
-            return self._authorize_basic(request)
-        return self._redirect_to_cas(request), None
-
-    def _authorize_basic(self, request: web.Request) -> tuple[web.Response | None, str | None]:
-        challenge = {"WWW-Authenticate": 'Basic realm="Manager"'}
-        header = request.headers.get("Authorization")
-        if header is None or header[:6].lower() != "basic ":
-            return error(401, "Log in first.", challenge), None
-        self.stats.password_sends += 1
-        fault = self._gate.password_fault(request)
-        if fault is not None:
-            # Refused before the password is looked at: not counted.
-            return error(fault.status_code, "Simulated fault.", dict(fault.headers)), None
-        self.stats.login_attempts += 1
-        token = header[6:].strip().encode()
-        try:
-            ok = secrets.compare_digest(
-                base64.b64decode(token, validate=True), base64.b64decode(self._basic_expected)
-            )
-        except (binascii.Error, ValueError):
-            ok = False
-        verdict = self._lockout.check(ok)
-        if verdict == "locked":
-            return html(403, _pages.locked_page(self._lockout.minutes_left())), None
-        if verdict == "bad":
-            return error(401, _pages.AUTH_FAILED_TEXT, challenge), None
-        if verdict == "change":
-            return html(403, _pages.password_change_page("/cas/modify_password.html")), None
-        self.stats.logins_ok += 1
-        sid = self._sessions.new()
-        request[_SID] = sid
-        return None, sid
-
-    def _service_url(self) -> str:
-        return f"{self.url}{SECURITY_CHECK}"
-
-    def _cas_login_url(self) -> str:
-        return f"{self._cas_url}/cas/login?service={quote(self._service_url(), safe='')}"
-
-    def _redirect_to_cas(self, request: web.Request) -> web.Response:
-        resp = web.Response(status=302, headers={"Location": self._cas_login_url()})
-        new_sid = self._sessions.remember_path(request.cookies.get("JSESSIONID"), request.path_qs)
-        if new_sid is not None:
-            self._sessions.set_cookie(resp, new_sid)
-        return resp
-
-    async def _handle_security_check(self, request: web.Request) -> web.StreamResponse:
-        async def serve(req: web.Request) -> web.StreamResponse:
-            if self.auth != "cas":
-                return not_found(req.path)
-            if not self._tickets.use_service_ticket(req.query.get("ticket", "")):
-                return web.Response(status=302, headers={"Location": self._cas_login_url()})
-            pre = self._sessions.pop(req.cookies.get("JSESSIONID"))
-            target = pre.saved_path if pre is not None and pre.saved_path else LOGIN_CHECK
-            resp = web.Response(status=302, headers={"Location": f"{self.url}{target}"})
-            self._sessions.set_cookie(resp, self._sessions.new())
-            return resp
-
-        return await self._guarded(request, serve, auth=False)
-
-    # ------------------------------------------------------------------ CAS app
-
-    def _cas_app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/cas/login", self._handle_cas_login_page)
-        app.router.add_post("/cas/login", self._handle_cas_login_post)
-        app.router.add_get("/cas/modify_password.html", self._handle_cas_modify)
-        app.router.add_route("*", "/{tail:.*}", self._handle_cas_other)
-        return app
-
-    async def _cas_guarded(
-        self, request: web.Request, serve: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        return await self._gate.run(request, serve, channel="cas")
-
-    def _login_form(self, request: web.Request, message: str = "") -> web.Response:
-        cas_sid = secrets.token_hex(16).upper()
-        lt = self._tickets.new_login_ticket(cas_sid)
-        action = request.path_qs
-        resp = html(200, _pages.login_page(action, lt, message))
-        resp.set_cookie("casSessionId", cas_sid, path="/cas", httponly=True, secure=self.tls)
-        return resp
-
-    async def _handle_cas_login_page(self, request: web.Request) -> web.StreamResponse:
-        async def serve(req: web.Request) -> web.StreamResponse:
-            self.stats.login_page_requests += 1
-            service = req.query.get("service")
-            if self._tickets.tgt_ok(req):
-                if service:
-                    ticket = self._tickets.new_service_ticket()
-                    sep = "&" if "?" in service else "?"
-                    return web.Response(
-                        status=302, headers={"Location": f"{service}{sep}ticket={ticket}"}
-                    )
-                return html(200, _pages.success_page())
-            return self._login_form(req)
-
-        return await self._cas_guarded(request, serve)
-
-    async def _handle_cas_login_post(self, request: web.Request) -> web.StreamResponse:
-        async def serve(req: web.Request) -> web.StreamResponse:
-            form = await req.post()
-            self.stats.password_sends += 1
-            refused = self._cas_refusal()
-            if refused is not None:
-                return refused
-            fault = self._gate.password_fault(req)
-            if fault is not None:
-                # Refused before the password is looked at: not counted.
-                return await self._gate.apply(req, fault, None) or web.Response()
-            resp = self._check_cas_form(req, form)
-            await self._gate.late(req)
-            return resp
-
-        return await self._cas_guarded(request, serve)
-
-    def _cas_refusal(self) -> web.Response | None:
-        """429 with ``Retry-After`` for a password post sooner than ``cas_min_interval``."""
-        if self.cas_min_interval <= 0:
-            return None
-        now = asyncio.get_running_loop().time()
-        if now < self._cas_next_check:
-            left = self._cas_next_check - now
-            return error(429, "Too many logins.", {"Retry-After": str(math.ceil(left))})
-        self._cas_next_check = now + self.cas_min_interval
-        return None
-
-    def _check_cas_form(self, req: web.Request, form: Any) -> web.Response:
-        """Check the posted form (and count a wrong password) like CAS does."""
-        self.stats.login_attempts += 1
-        expected = self._tickets.take_login_ticket(req.cookies.get("casSessionId", ""))
-        if expected is None or form.get("lt") != expected:
-            return self._login_form(req, _pages.AUTH_FAILED_TEXT)
-        ok = secrets.compare_digest(
-            str(form.get("username", "")).encode(), self.username.encode()
-        ) & secrets.compare_digest(str(form.get("password", "")).encode(), self.password.encode())
-        verdict = self._lockout.check(ok)
-        if verdict == "locked":
-            return html(200, _pages.locked_page(self._lockout.minutes_left()))
-        if verdict == "bad":
-            return self._login_form(req, _pages.AUTH_FAILED_TEXT)
-        if verdict == "change":
-            return html(200, _pages.password_change_page("/cas/modify_password.html"))
-        self.stats.logins_ok += 1
-        tgt = self._tickets.new_tgt()
-        resp = html(200, _pages.success_page())
-        resp.set_cookie("CASTGC", tgt, path="/cas", httponly=True, secure=self.tls)
-        return resp
-
-    async def _handle_cas_modify(self, request: web.Request) -> web.StreamResponse:
-        async def serve(_req: web.Request) -> web.StreamResponse:
-            return html(200, _pages.modify_password_page())
-
-        return await self._cas_guarded(request, serve)
-
-    async def _handle_cas_other(self, request: web.Request) -> web.StreamResponse:
-        async def serve(req: web.Request) -> web.StreamResponse:
-            return not_found(req.path)
-
-        return await self._cas_guarded(request, serve)
-
-
-def _action_answer(cid: int, state: str, code: int, text: str) -> web.Response:
-    return json_answer(
-        {
-            "id": cid,
-            "state": state,
-            "error_code": code,
-            "error_description": text,
-            "total_progress": 0.0,
-        }
-    )
