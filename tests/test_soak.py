@@ -388,8 +388,9 @@ def check(report: Report) -> None:
     wrong_end = [c for c in report.ids if tracker.last_index.get(c) != report.finals[c]]
     assert wrong_end == [], f"last snapshot is not the timeline's terminal one: {wrong_end[:10]}"
     assert tracker.ended == len(report.ids)
-    # Most commands were seen before their end, so the ordering checks had something to check.
-    assert tracker.delivered >= 1.5 * len(report.ids)
+    # Many commands were seen before their end, so the ordering checks had something to check.
+    # (How many depends on how fast the machine polls: 1.5x to 1.9x here, 1.47x on a loaded one.)
+    assert tracker.delivered >= 1.25 * len(report.ids)
     assert report.overflowed == 0
     # The faults really happened: about a fifth of the progress requests.
     share = report.faulted / report.progress_requests

@@ -211,11 +211,14 @@ async def test_add_and_discard_while_running(sim: ManagerSimulator) -> None:
     a, b, c = (sim.add_command(manual()) for _ in range(3))
     seen: list[int] = []
     discarded_at = 0
+    added = False
     with anyio.fail_after(10):
         async with client_for(sim) as client, client.watcher([a, b]) as w:
             async for p in w:
                 seen.append(p.command_id)
-                if p.command_id == a and c not in w.command_ids and len(seen) <= 2:
+                # Once only: c may end (and leave command_ids) before a's terminal snapshot is read.
+                if p.command_id == a and not added:
+                    added = True
                     w.add(c)
                     w.discard(b)
                     discarded_at = sim.stats.progress_requests[b]
