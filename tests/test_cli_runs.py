@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -173,3 +174,40 @@ async def test_bad_option_values_exit_2_before_any_request(
     assert code == 2
     assert needle in err
     assert out == ""
+
+
+async def test_https_to_a_plain_http_port_says_use_http(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """https:// against a port that answers plain HTTP names the scheme, not the certificate."""
+    async with ManagerSimulator() as sim:
+        cid = sim.add_command(_timeline())
+        url = sim.url.replace("http://", "https://", 1)
+        assert await run("watch", "--url", url, "--json", str(cid)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "answers plain HTTP" in err
+    assert "use http://" in err
+    assert "--insecure" not in err
+    assert "--ca-file" not in err
+
+
+async def test_an_unreachable_cas_names_cas_url(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CAS server that cannot be reached is named, with --cas-url, not --url."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    async with ManagerSimulator(auth="cas") as sim:
+        cid = sim.add_command(_timeline())
+        cas_url = f"http://127.0.0.1:{dead}/cas"
+        monkeypatch.setenv("CMDPROGRESS_PASSWORD", PASSWORD)
+        status = await run(
+            "watch", "--url", sim.url, "--cas-url", cas_url, "--user", "admin", "--json", str(cid)
+        )
+    assert status == 2
+    err = capsys.readouterr().err
+    assert f"CAS login server at 127.0.0.1:{dead}" in err
+    assert "--cas-url" in err
+    assert "check --url" not in err

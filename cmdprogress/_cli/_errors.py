@@ -126,6 +126,13 @@ def describe(
             )
         case exc.AuthenticationError():
             return f"login failed at {where}: {cli_words(str(error))}"
+        case exc.WrongSchemeError():
+            wrong = "https" if error.scheme == "http" else "http"
+            speaks = "plain HTTP" if error.scheme == "http" else "TLS (HTTPS)"
+            return (
+                f"{where} answers {speaks}, not {wrong}: use {error.scheme}:// in --url "
+                "(or --cas-url); no certificate option helps here"
+            )
         case exc.TLSError():
             if ca_file:
                 match = _TLS_REASON.match(str(error))
@@ -144,6 +151,11 @@ def describe(
             return (
                 f"no answer from {where} in time: the Manager may be overloaded or the "
                 "address wrong; check --url and try again"
+            )
+        case exc.ConnectError() if "CAS server" in str(error):
+            return (
+                f"cannot reach the CAS login server at {where}: check --cas-url (by default "
+                "the Manager's host, port 20009, path /cas) and the network"
             )
         case exc.ConnectError():
             return (
