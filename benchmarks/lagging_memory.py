@@ -84,7 +84,7 @@ async def run(changes: int) -> dict[str, float]:
             end = _rss_mib()
             inbox = getattr(watch, "_inbox", None)  # absent before the byte budget
             held = float(getattr(inbox, "bytes", -1)) / 2**20
-            overflowed = client.engine.stats.overflowed
+            overflowed = client.watch_stats.overflowed
     finally:
         await runner.cleanup()
     return {

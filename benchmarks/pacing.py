@@ -126,7 +126,7 @@ async def run_ours(
 
     client = Client(url, max_concurrency=CONCURRENCY, poll=FAST)
     async with client:
-        client.engine.add_listener(on_event)
+        client.add_listener(on_event)
         sampler = asyncio.create_task(
             sample(
                 trace, lambda: (served[0], client.stats.throttled), lambda: client.stats.rate_limit

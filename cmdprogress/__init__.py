@@ -14,11 +14,12 @@ from . import exceptions
 from ._auth import BasicAuth, CASAuth
 from ._client import Client
 from ._convert import progress_from_dict, progress_to_dict
+from ._events import WatchEvent, WatchStats
 from ._http import RetryPolicy, Timeouts
 from ._models import CommandProgress, CommandState, FailedEntity, Step
 from ._policy import PollPolicy
 from ._stats import ClientStats
-from ._watch import Engine, Watcher, WatchEvent, WatchStats
+from ._watcher import Watcher
 from .exceptions import CommandFailed
 
 # A library leaves logging to the application: without its configuration nothing is
@@ -39,7 +40,6 @@ __all__ = [
     "CommandFailed",
     "CommandProgress",
     "CommandState",
-    "Engine",
     "FailedEntity",
     "PollPolicy",
     "RetryPolicy",
@@ -53,3 +53,20 @@ __all__ = [
     "progress_from_dict",
     "progress_to_dict",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # ``cmdprogress.Engine`` was public; it is internal now (the client is the way in).
+    if name == "Engine":
+        import warnings
+
+        from ._scheduler import Engine
+
+        warnings.warn(
+            "cmdprogress.Engine is internal: use the client's watch/wait methods, "
+            "client.add_listener and client.watch_stats",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return Engine
+    raise AttributeError(f"module 'cmdprogress' has no attribute {name!r}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from ._convert import progress_from_dict, progress_to_dict
+from ._ids import validate_command_id
 from .exceptions import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -65,8 +66,6 @@ def read_checkpoint(data: object) -> dict[int, CommandProgress | None]:
 (format is missing, expected 'cmdprogress.checkpoint/1'); pass what Watcher.checkpoint() \
 returned (after json.loads, if stored as JSON)
     """
-    from ._client import validate_command_id  # here: the client module imports the watcher
-
     if not isinstance(data, dict):
         raise _bad(f"expected a checkpoint (a dict), got {type(data).__name__}")
     fmt = data.get("format")

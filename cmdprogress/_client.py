@@ -8,7 +8,7 @@ import logging
 import os
 import re
 import ssl as ssl_module
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from hashlib import blake2b as _blake2b
 from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
@@ -18,17 +18,18 @@ from ._auth import BasicAuth, CASAuth, Login, parse_http_url
 from ._checkpoint import read_checkpoint
 from ._convert import decode_action, decode_progress
 from ._http import RetryPolicy, Timeouts, Transport, safe_url
+from ._ids import MAX_ID, validate_command_id, validate_command_ids, validate_since
 from ._loop import require_asyncio
 from ._models import CommandProgress, CommandState
 from ._pacing import Pacer
 from ._policy import PollPolicy
+from ._scheduler import Engine
 from ._stats import ClientStats
-from ._watch import Engine, Watcher
+from ._watcher import Watcher, wait_every, wait_one
 from .exceptions import (
     ActionRejectedError,
     ClientClosedError,
     InvalidArgumentError,
-    InvalidCommandIdError,
 )
 
 if TYPE_CHECKING:
@@ -37,85 +38,21 @@ if TYPE_CHECKING:
     import aiohttp
 
     from ._convert import ActionResult
+    from ._events import WatchEvent, WatchStats
+    from ._scheduler import Clock
     from .instrumentation._hooks import Instrumentation
 
 __all__ = ["Client", "validate_command_id", "validate_since"]
 
 logger = logging.getLogger("cmdprogress.client")
 
-# The Manager's ids are Java longs.
-_MAX_ID: Final = 2**63 - 1
-_MAX_ID_DIGITS: Final = len(str(_MAX_ID))
 _SERVICE_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 SSLArg = ssl_module.SSLContext | bool | str | os.PathLike[str] | None
 
 
-def validate_command_id(value: object) -> int:
-    """Return ``value`` as a command id, or raise ``InvalidCommandIdError`` (a ``ValueError``).
-
-    Accepted: a non-negative ``int`` (not a ``bool``) up to 2**63 - 1, or a
-    string of ASCII digits with the same bound.  Nothing else, so no caller
-    text ever reaches a URL path.
-
-    >>> validate_command_id("0042")
-    42
-    """
-    if value.__class__ is int or (isinstance(value, int) and not isinstance(value, bool)):
-        number = int(value)
-        if 0 <= number <= _MAX_ID:
-            return number
-        raise InvalidCommandIdError(value)
-    if (
-        isinstance(value, str)
-        and 0 < len(value) <= _MAX_ID_DIGITS
-        and value.isascii()
-        and value.isdigit()
-    ):
-        number = int(value)
-        if number <= _MAX_ID:
-            return number
-    raise InvalidCommandIdError(value)
-
-
-def validate_since(value: object) -> CommandProgress:
-    """Return ``value`` if it is a snapshot to resume from, with a valid command id.
-
-    A snapshot's ``command_id`` reaches the progress URL, so it is checked like
-    any id given directly (``CommandProgress`` itself does not check it).
-    """
-    if not isinstance(value, CommandProgress):
-        raise InvalidArgumentError(
-            "since",
-            f"expected a CommandProgress (a snapshot a watch yielded), got {type(value).__name__}",
-        )
-    validate_command_id(value.command_id)
-    return value
-
-
-def validate_command_ids(value: object, *, single: str) -> list[int]:
-    """Return a collection of command ids as a list, each validated.
-
-    A ``str``, ``bytes`` or ``int`` is not a collection of ids (``"12"`` would be
-    read as the ids 1 and 2): :class:`InvalidArgumentError`, naming ``single``,
-    the call for one id.
-
-    >>> validate_command_ids(("11", 12), single="wait")
-    [11, 12]
-    """
-    if isinstance(value, str | bytes | bytearray | memoryview | int) or not isinstance(
-        value, Iterable
-    ):
-        raise InvalidArgumentError(
-            "command_ids",
-            f"expected a collection of command ids such as [1234, 1235], got "
-            f"{type(value).__name__} {value!r:.40}; for one command, pass [id] or call {single}",
-        )
-    return [validate_command_id(c) for c in value]
-
-
 def _validate_cluster_id(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_ID:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
         raise InvalidArgumentError(
             "cluster_id", f"expected a non-negative int such as 1, got {value!r:.60}"
         )
@@ -221,7 +158,7 @@ class Client:
         self._retry = retry
         self._timeout = timeout
         self._trace_configs = list(trace_configs) if trace_configs is not None else None
-        self.poll = poll
+        self._poll_policy = poll
         self.stats = ClientStats()
         self._pacer = Pacer.from_policy(poll, self.stats)
         self._transport: Transport | None = None
@@ -230,14 +167,32 @@ class Client:
         self._warned_insecure = False
         base = str(self._base_url)
         self._progress_prefix = base + "/web/v1/common/command/"
-        # Progress URLs are built from this one without parsing (a parse is ~2 us).
+        # Progress URLs are built from this one by appending to its path: no URL is
+        # parsed per poll.
         self._progress_root = URL(self._progress_prefix, encoded=True)
         self._progress_path = self._progress_root.raw_path
         self._maintain_prefix = base + "/web/v1/maintain/cluster/"
         self._config_prefix = base + "/web/v1/config/cluster/"
 
+    @property
+    def poll(self) -> PollPolicy:
+        """The cadence of :meth:`watch` / :meth:`wait`; replacing it applies to the next polls."""
+        return self._poll_policy
+
+    @poll.setter
+    def poll(self, policy: PollPolicy) -> None:
+        if not isinstance(policy, PollPolicy):
+            raise InvalidArgumentError(
+                "poll", f"expected a PollPolicy, got {type(policy).__name__}"
+            )
+        self._poll_policy = policy
+        if self._engine is not None:
+            self._engine.policy = policy
+
     _instrumentation: Instrumentation | None = None
     """Set by an integration's ``instrument_client`` (``cmdprogress.instrumentation``)."""
+    _clock: Clock | None = None
+    """The engine's clock, if set before ``async with`` (tests drive it by hand); else the loop."""
 
     def __repr__(self) -> str:
         state = "open" if self._transport is not None else "closed"
@@ -313,13 +268,22 @@ class Client:
                 transport.keeper = login
                 stack.push_async_callback(login.aclose)  # before the transport closes
             self._transport = transport
-            self._engine = await stack.enter_async_context(Engine(self))
+            # Only an instrumented client's polls go through the spans.
+            poll = self._poll_progress if inst is None else inst.wrap_poll(self._poll_progress)
+            engine = Engine(
+                poll,
+                policy=self._poll_policy,
+                max_workers=self._max_concurrency,
+                poll_stretch=self._pacer.poll_stretch,
+                max_retry_after=self._retry.max_retry_after,
+                request_counts=self.stats.polls,
+                clock=self._clock,
+            )
+            self._engine = await stack.enter_async_context(engine)
             if inst is not None:
                 # Instance attributes over the methods: only an instrumented client
-                # goes through the spans; the others pay nothing per poll.
-                self._poll_progress = inst.wrap_poll(  # type: ignore[method-assign,assignment]
-                    Client._poll_progress.__get__(self)
-                )
+                # goes through the spans; the others pay nothing per call.
+                self._poll_progress = poll  # type: ignore[method-assign,assignment]
                 self._send_action = inst.wrap_action(  # type: ignore[method-assign,assignment]
                     Client._send_action.__get__(self)
                 )
@@ -520,7 +484,7 @@ class Client:
             )
         return result.id
 
-    # -- watching: thin wrappers over the polling engine (cmdprogress._watch) --
+    # -- watching: thin wrappers over the polling engine (cmdprogress._scheduler) --
 
     def _open_engine(self) -> Engine:
         engine = self._engine
@@ -532,14 +496,43 @@ class Client:
 
     @property
     def engine(self) -> Engine:
-        """The polling engine of this open client: ``stats`` and ``add_listener``.
+        """The polling engine of this open client (internal; use the methods below)."""
+        return self._open_engine()
+
+    @property
+    def watch_stats(self) -> WatchStats:
+        """The counters of the polling engine of this open client (see :class:`WatchStats`).
 
         Example::
 
-            client.engine.add_listener(lambda event: print(event.kind, event.command_id))
-            client.engine.stats.watched  # commands being polled right now
+            client.watch_stats.watched  # commands being polled right now
         """
-        return self._open_engine()
+        return self._open_engine().stats
+
+    def add_listener(self, listener: Callable[[WatchEvent], object]) -> Callable[[], None]:
+        """Call ``listener(event)`` for every :class:`WatchEvent` of this open client.
+
+        Returns a function that removes the listener. Listeners run
+        synchronously in the scheduler: keep them quick. An exception in a
+        listener is logged and otherwise ignored.
+
+        Example::
+
+            remove = client.add_listener(lambda event: print(event.kind, event.command_id))
+            await client.wait(1234)
+            remove()
+        """
+        return self._open_engine().add_listener(listener)
+
+    def requests_for(self, command_id: int | str) -> int:
+        """Progress requests sent for a command so far (retries included).
+
+        Example::
+
+            await client.wait(1234)
+            client.requests_for(1234)  # e.g. 7
+        """
+        return int(self.stats.polls[validate_command_id(command_id)])
 
     def watch(self, command_id: int | str, *, since: CommandProgress | None = None) -> Watcher:
         """Stream a command's snapshots: the first one, then each change, then the terminal one.
@@ -561,8 +554,8 @@ class Client:
             raise InvalidArgumentError(
                 "since", f"is a snapshot of command {since.command_id}, not of {cid}"
             )
-        return self._open_engine().watcher(
-            (cid,), since=() if since is None else (since,), group_errors=False
+        return Watcher(
+            self._open_engine(), (cid,), since=() if since is None else (since,), group_errors=False
         )
 
     def watch_many(
@@ -583,7 +576,7 @@ class Client:
                 print(p.command_id, p.state.value)
         """
         ids = validate_command_ids(command_ids, single="watch(id)")
-        return self._open_engine().watcher(ids, since=since)
+        return Watcher(self._open_engine(), ids, since=since)
 
     def watcher(
         self,
@@ -619,8 +612,12 @@ class Client:
             resumed = read_checkpoint(resume_from)
             ids = [*resumed, *ids]
             since += [p for p in resumed.values() if p is not None]
-        return self._open_engine().watcher(
-            ids, since=since, close_when_done=close_when_done, keep_results=keep_results
+        return Watcher(
+            self._open_engine(),
+            ids,
+            since=since,
+            close_when_done=close_when_done,
+            keep_results=keep_results,
         )
 
     async def wait(self, command_id: int | str) -> CommandProgress:
@@ -633,7 +630,7 @@ class Client:
             final = await client.wait(await client.start_service("HDFS"))
         """
         cid = validate_command_id(command_id)
-        return await self._open_engine().wait(cid)
+        return await wait_one(self._open_engine(), cid)
 
     @overload
     async def wait_all(
@@ -659,4 +656,4 @@ class Client:
             failed = [cid for cid, p in finals.items() if not p.succeeded]
         """
         ids = validate_command_ids(command_ids, single="wait(id)")
-        return await self._open_engine().wait_all(ids, return_exceptions=return_exceptions)
+        return await wait_every(self._open_engine(), ids, return_exceptions=return_exceptions)

@@ -223,8 +223,8 @@ class Pacer:
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Read ``loop``'s clock directly (unless a ``clock`` was given).
 
-        The client calls this when it opens: looking the running loop up on
-        every request costs a system call (``getpid``) per lookup.
+        The client calls this when it opens, so that a request reads the
+        clock of the loop it runs on without looking that loop up.
         """
         self._loop = loop
         if not self._own_clock:

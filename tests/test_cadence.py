@@ -1,4 +1,4 @@
-"""The cadence rule (cmdprogress._cadence): pure unit tests, plus one run against the simulator."""
+"""The cadence rule (cmdprogress._cadence), unit tests; the engine on it: test_engine_clock.py."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cmdprogress import Client, CommandProgress, CommandState, PollPolicy
+from cmdprogress import CommandProgress, CommandState, PollPolicy
 from cmdprogress._cadence import END, END_STEP, MOVING, RESTART, Cadence
-from cmdprogress.testing import ManagerSimulator, Timeline
 
 NEW = CommandState.NEW
 RUN = CommandState.IN_PROGRESS
@@ -229,21 +228,3 @@ def test_delay_always_within_interval_and_max_interval(
         delay = c.next_delay(policy, t, t + 0.01, old, new, rng)
         assert policy.interval <= delay <= policy.max_interval
         old = new
-
-
-@pytest.mark.anyio
-async def test_engine_polls_a_steady_command_around_its_changes() -> None:
-    """Against the simulator: every change of a steady command arrives, with far fewer requests
-    than a poller at the policy's interval would send."""
-    policy = PollPolicy(interval=0.01, max_interval=0.3)
-    timeline = Timeline.build(steps=6, duration=0.8)  # a change every 67 ms
-    async with ManagerSimulator(clock="real") as sim:
-        cid = sim.add_command(timeline)
-        async with Client(sim.url, poll=policy) as client:
-            seen = [p async for p in client.watch(cid)]
-        requests = sim.stats.progress_requests[cid]
-    assert seen[-1].state is DONE
-    # A fixed poller at `interval` sends about duration / interval = 80 requests.
-    assert requests < 40
-    # Most changes arrive one by one (under load a poll may see two at once).
-    assert len(seen) >= len(timeline.snapshots) // 2

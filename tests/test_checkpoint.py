@@ -184,7 +184,7 @@ async def test_checkpoint_holds_the_last_snapshot_handed_out(sim: ManagerSimulat
             cp = read_checkpoint(json.loads(json.dumps(w.checkpoint())))
             assert cp == {p.command_id: p for p in first}
             ended = anyio.Event()
-            client.engine.add_listener(
+            client.add_listener(
                 lambda e: ended.set() if e.kind == "end" and e.command_id == a else None
             )
             sim.finish(a)

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cmdprogress import BasicAuth, CASAuth, Client, PollPolicy, RetryPolicy, Timeouts
-from cmdprogress._client import validate_command_id
+from cmdprogress._ids import validate_command_id
 from cmdprogress.exceptions import (
     ClientClosedError,
     InvalidArgumentError,

@@ -216,7 +216,7 @@ async def test_a_worker_that_dies_ends_the_watches_and_its_error_leaves_the_bloc
 
     async def block(sim: ManagerSimulator, cid: int) -> None:
         async with Client(sim.url, poll=FAST) as client:
-            client.engine.add_listener(listener)
+            client.add_listener(listener)
             try:
                 await client.wait(cid)
             except ClientClosedError as e:

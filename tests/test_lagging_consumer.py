@@ -14,8 +14,8 @@ import anyio
 import pytest
 
 from cmdprogress import Client, CommandProgress, PollPolicy, RetryPolicy
+from cmdprogress._mailbox import MAX_PENDING_BYTES
 from cmdprogress._models import MAX_FAILED_ENTITIES, MAX_STEPS
-from cmdprogress._watch import MAX_PENDING_BYTES
 from cmdprogress.testing import Fault, ManagerSimulator, Snapshot, Timeline
 
 FAST = RetryPolicy(attempts=2, backoff=0.001, max_backoff=0.002)
@@ -35,7 +35,7 @@ def flapping(flips: int, **fields: object) -> Timeline:
 
 def changes_seen(client: Client, n: int, _sim: ManagerSimulator) -> bool:
     """True once the engine has seen ``n`` different snapshots."""
-    return client.engine.stats.changes >= n
+    return client.watch_stats.changes >= n
 
 
 @pytest.mark.anyio
@@ -57,7 +57,7 @@ async def test_flapping_command_every_state_change_reaches_a_slow_consumer() -> 
                             got.append(await watch.__anext__())
                     sim.finish(cid)
                     got += [p async for p in watch]
-            stats = client.engine.stats
+            stats = client.watch_stats
     states = [p.raw_state for p in got]
     assert states == [s.state for s in flapping(FLIPS).snapshots]
     assert [p.total_progress for p in got[1:-1]] == [float(i) for i in range(FLIPS)]
@@ -87,7 +87,7 @@ async def test_a_consumer_too_far_behind_sees_a_counted_gap() -> None:
                         peak = max(peak, inbox.bytes)
                     sim.finish(cid)
                     got = [p async for p in watch]
-            stats = client.engine.stats
+            stats = client.watch_stats
     one = got[0]
     assert len(one.steps) == MAX_STEPS
     assert stats.overflowed > 0  # the budget did bind

@@ -92,7 +92,7 @@ async def test_a_short_watch_gives_the_documented_spans_and_metrics() -> None:
                     sim.expire_sessions()
                     sim.finish_all()
             metrics = tel.metrics()
-            stats, wstats = client.stats, client.engine.stats
+            stats, wstats = client.stats, client.watch_stats
             polls = wstats.polls
             port = ("server.port", int(sim.url.rsplit(":", 1)[1]))
 

@@ -351,7 +351,7 @@ async def _soak(plan: Plan) -> Report:
                     report.errors = {c: f"{type(e).__name__}: {e}" for c, e in watch.errors.items()}
             finally:
                 tracemalloc.stop()
-            report.overflowed = client.engine.stats.overflowed
+            report.overflowed = client.watch_stats.overflowed
             report.throttled = client.stats.throttled
             report.rate_limit = client._pacer.current_limit
         report.session_closed = transport.session.closed

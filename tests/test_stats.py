@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from cmdprogress import Client, CommandState, PollPolicy
-from cmdprogress._watch import KEEP_POLL_COUNTS
+from cmdprogress._scheduler import KEEP_POLL_COUNTS
 from cmdprogress.testing import ManagerSimulator, Timeline
 
 FAST = PollPolicy(interval=0.005, max_interval=0.02, throttle_pause=0.02)
@@ -22,7 +22,7 @@ async def test_terminal_counts_failed_commands_and_watch_errors_count_errors() -
         with anyio.fail_after(10):
             async with Client(sim.url, poll=FAST) as client:
                 finals = await client.wait_all([ok, bad, 4040], return_exceptions=True)
-                stats = client.engine.stats
+                stats = client.watch_stats
     assert isinstance(finals[bad], object)
     assert getattr(finals[bad], "state", None) is CommandState.FAILED
     assert stats.terminal == 2
@@ -56,7 +56,7 @@ async def test_poll_counts_of_ended_watches_are_bounded() -> None:
                             break
                 assert ended == total
                 polls = dict(client.stats.polls)
-                latest = client.engine.polls(ids[-1])
+                latest = client.requests_for(ids[-1])
     assert len(polls) == KEEP_POLL_COUNTS
     assert set(polls) == set(ids[-KEEP_POLL_COUNTS:])  # the oldest went first
     assert latest == 1

@@ -22,7 +22,6 @@ from cmdprogress.exceptions import (
     ClientClosedError,
     CommandErrorGroup,
     CommandFailed,
-    CommandStalledError,
     InvalidArgumentError,
     MalformedResponseError,
     UnknownCommandError,
@@ -92,7 +91,7 @@ async def test_300_commands_each_terminal_snapshot_exactly_once(sim: ManagerSimu
             tg.start_soon(drive)
             async for p in client.watch_many(ids):
                 seen[p.command_id].append(p)
-            assert client.engine.stats.watched == 0
+            assert client.watch_stats.watched == 0
     assert sorted(seen) == ids
     for cid, snaps in seen.items():
         terminals = [p for p in snaps if p.is_terminal]
@@ -192,7 +191,7 @@ async def test_slow_consumer_neither_slows_others_nor_misses_transitions(
                     with pytest.raises(StopAsyncIteration):
                         await quick.__anext__()
                 lagging = [p async for p in slow]
-            assert client.engine.stats.coalesced >= 1
+            assert client.watch_stats.coalesced >= 1
     assert [p.state for p in fast][:2] == [CommandState.NEW, CommandState.IN_PROGRESS]
     assert len(fast) == 10  # every change reached the reader that kept up
     assert [p.state for p in lagging] == [
@@ -222,7 +221,7 @@ async def test_add_and_discard_while_running(sim: ManagerSimulator) -> None:
                     w.add(c)
                     w.discard(b)
                     discarded_at = sim.stats.progress_requests[b]
-                    assert client.engine.stats.watched == 2
+                    assert client.watch_stats.watched == 2
                     sim.finish(a)
                     sim.finish(c)
             settled = sim.stats.progress_requests[b]
@@ -306,7 +305,7 @@ async def test_early_break_stops_polling_at_once(sim: ManagerSimulator) -> None:
         async with client_for(sim) as client, client.watch(other):
             async for _ in client.watch(cid):
                 break
-            assert client.engine.stats.watched == 1
+            assert client.watch_stats.watched == 1
             stopped_at = sim.stats.progress_requests[cid]
             await polled_again(sim, other, 5)
             assert sim.stats.progress_requests[cid] <= stopped_at + 1
@@ -344,8 +343,8 @@ async def test_deadlines_and_cancellation_stop_polling(sim: ManagerSimulator, ho
                     await sim.wait_for_requests(cid, 2)
                     tg.cancel_scope.cancel()
             assert got
-            assert client.engine.stats.watched == 0
-            assert client.engine.stats.watchers == 0
+            assert client.watch_stats.watched == 0
+            assert client.watch_stats.watchers == 0
             # The engine survives: its fetch workers are still there for the next watch.
             assert [t for t in asyncio.all_tasks() if t.get_name() == "cmdprogress fetch worker"]
             stopped_at = sim.stats.progress_requests[cid]
@@ -415,7 +414,7 @@ async def test_one_bad_body_is_tolerated(sim: ManagerSimulator) -> None:
     with anyio.fail_after(10):
         async with client_for(sim) as client:
             final = await client.wait(cid)
-            assert client.engine.stats.retried >= 1
+            assert client.watch_stats.retried >= 1
     assert final.state is CommandState.COMPLETE
 
 
@@ -437,19 +436,6 @@ async def test_wait_returns_complete_and_raises_on_failed(sim: ManagerSimulator)
 
 
 @pytest.mark.anyio
-async def test_stalled_command_ends_with_stall_error(sim: ManagerSimulator) -> None:
-    """A command that never changes ends with CommandStalledError after stall_timeout."""
-    cid = sim.add_command(manual())
-    policy = PollPolicy(interval=0.005, max_interval=0.01, stall_timeout=0.05)
-    with anyio.fail_after(10):
-        async with client_for(sim, poll=policy) as client:
-            with pytest.raises(CommandStalledError) as info:
-                await client.wait(cid)
-    assert info.value.command_id == cid
-    assert info.value.stalled_for >= 0.05
-
-
-@pytest.mark.anyio
 async def test_outage_mid_watch_is_not_a_failure(sim: ManagerSimulator) -> None:
     """Refused connections during an outage are retried by the engine; the watch completes."""
     cid = sim.add_command(manual())
@@ -465,7 +451,7 @@ async def test_outage_mid_watch_is_not_a_failure(sim: ManagerSimulator) -> None:
 
     with anyio.fail_after(10):
         async with client_for(sim) as client:
-            client.engine.add_listener(on_event)
+            client.add_listener(on_event)
             async for p in client.watch(cid):
                 states.append(p.state)
                 if p.state is CommandState.NEW:
@@ -521,7 +507,7 @@ async def test_max_commands_bound(sim: ManagerSimulator) -> None:
             with pytest.raises(InvalidArgumentError) as info:
                 async for _ in client.watch_many(ids):
                     pass
-            assert client.engine.stats.watched == 0
+            assert client.watch_stats.watched == 0
     assert info.value.argument == "command_ids"
     assert "max_commands" in str(info.value)
 
@@ -534,11 +520,11 @@ async def test_listener_sees_polls_changes_and_end(sim: ManagerSimulator) -> Non
     events: list[WatchEvent] = []
     with anyio.fail_after(10):
         async with client_for(sim) as client:
-            remove: Callable[[], None] = client.engine.add_listener(events.append)
+            remove: Callable[[], None] = client.add_listener(events.append)
             await client.wait(cid)
             remove()
-            assert client.engine.stats.polls >= 1
-            assert client.engine.polls(cid) >= 1
+            assert client.watch_stats.polls >= 1
+            assert client.requests_for(cid) >= 1
     kinds = [e.kind for e in events]
     assert kinds[0] == "watch"
     assert {"poll", "change", "end"} <= set(kinds)

@@ -25,12 +25,12 @@ async def test_registering_10000_commands_is_cheap_and_polls_nothing_once_droppe
                 before = tracemalloc.take_snapshot()
                 w = client.watcher(range(1, N + 1))
                 await w.__aenter__()  # registers synchronously, no checkpoint before the check
-                assert client.engine.stats.watched == N
+                assert client.watch_stats.watched == N
                 after = tracemalloc.take_snapshot()
             finally:
                 tracemalloc.stop()
             await w.__aexit__(None, None, None)
-            assert client.engine.stats.watched == 0
+            assert client.watch_stats.watched == 0
             per_command = sum(s.size_diff for s in after.compare_to(before, "filename")) / N
             assert per_command < 1024, per_command
         assert sim.stats.requests_total == 0  # dropped before the first poll: nothing sent
@@ -55,7 +55,7 @@ async def test_10000_commands_with_snapshots_stay_in_low_kilobytes() -> None:
                             await w.__anext__()
                         gc.collect()
                         after = tracemalloc.take_snapshot()
-                        assert client.engine.stats.watched == N
+                        assert client.watch_stats.watched == N
             finally:
                 tracemalloc.stop()
             per_command = (

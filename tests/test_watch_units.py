@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from cmdprogress import CommandProgress, CommandState
+from cmdprogress._events import WatchStats
+from cmdprogress._mailbox import MAX_PENDING_BYTES, _footprint, _Inbox
 from cmdprogress._models import Step
-from cmdprogress._watch import MAX_PENDING_BYTES, WatchStats, _footprint, _Inbox
 from cmdprogress.exceptions import UnknownCommandError
 
 NEW = CommandState.NEW

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .._client import Client
+    from .._events import WatchEvent
     from .._models import CommandProgress
-    from .._watch import WatchEvent
     from ._display import Display
     from ._track import Tracker
 
@@ -127,7 +127,7 @@ async def follow(
                 display.refresh()
 
         tg.start_soon(ticker)
-        remove = client.engine.add_listener(on_event)
+        remove = client.add_listener(on_event)
         try:
             await _consume(client, ids, since, snapshot, command_error, fatal)
         except Fatal as e:

@@ -7,8 +7,8 @@ One small module per integration, imported only when asked for, so that
   logins and actions, HTTP spans from OpenTelemetry's aiohttp instrumentation,
   and the client's counters as metrics (``pip install 'cmdprogress[otel]'``).
 
-Without any of them, ``client.stats``, ``client.engine.stats`` and
-``client.engine.add_listener`` give the same figures as plain Python objects.
+Without any of them, ``client.stats``, ``client.watch_stats`` and
+``client.add_listener`` give the same figures as plain Python objects.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ What it records (``docs/engine.md`` has the table):
   and ``cmdprogress.retry_count``; the HTTP requests under them are spans of
   OpenTelemetry's aiohttp instrumentation (URLs without their query string,
   where CAS puts its tickets);
-- every counter of ``client.stats`` and ``client.engine.stats`` as an
+- every counter of ``client.stats`` and ``client.watch_stats`` as an
   observable instrument (``cmdprogress.client.*``, ``cmdprogress.watch.*``),
   read only when the SDK collects.
 """

@@ -1,0 +1,169 @@
+"""The engine on a manual clock: the simulator's clock drives the commands and the scheduler.
+
+``client._clock = sim.clock`` before ``async with client``: the engine then reads
+time from the simulator's :class:`~cmdprogress.testing.ManualClock` and sets its
+timer on it. A test moves time to the next timer with :func:`step` and waits on
+the engine's events for the poll that falls due; no wall-clock wait decides
+what is polled when, so the counts below are exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from cmdprogress import Client, CommandState, PollPolicy, RetryPolicy
+from cmdprogress.exceptions import CommandStalledError, HTTPStatusError
+from cmdprogress.testing import Fault, ManagerSimulator, ManualClock, Timeline
+
+if TYPE_CHECKING:
+    from cmdprogress import Watcher, WatchEvent
+
+pytestmark = pytest.mark.anyio
+
+
+class Polls:
+    """The engine's events, and a way to wait for the next one of some kinds."""
+
+    def __init__(self) -> None:
+        self.events: list[WatchEvent] = []
+        self._arrived = asyncio.Event()
+
+    def __call__(self, event: WatchEvent) -> None:
+        self.events.append(event)
+        self._arrived.set()
+
+    def count(self, kind: str) -> int:
+        return sum(1 for e in self.events if e.kind == kind)
+
+    async def next(self, *kinds: str) -> WatchEvent:
+        """The next event of one of ``kinds`` (it comes after the clock moved)."""
+        seen = len(self.events)
+        with anyio.fail_after(10):  # a bound for a broken run, not a wait for a result
+            while True:
+                for event in self.events[seen:]:
+                    if event.kind in kinds:
+                        return event
+                seen = len(self.events)
+                self._arrived.clear()
+                await self._arrived.wait()
+
+
+def step(clock: ManualClock) -> float:
+    """Move the clock to the engine's next timer; return the seconds moved."""
+    due = clock.next_timer()
+    assert due is not None, "the engine set no timer"
+    gap = due - clock.now()
+    clock.advance(gap)
+    return gap
+
+
+async def drain(watcher: Watcher) -> None:
+    async for _ in watcher:
+        pass
+
+
+def manual_client(sim: ManagerSimulator, policy: PollPolicy) -> Client:
+    """A client whose engine runs on the simulator's clock (and whose transport never retries:
+    its retries would wait on the wall clock)."""
+    assert isinstance(sim.clock, ManualClock)
+    client = Client(sim.url, poll=policy, retry=RetryPolicy(attempts=1))
+    client._clock = sim.clock
+    return client
+
+
+async def test_a_steady_command_is_polled_around_its_changes() -> None:
+    """Every change of a steady command arrives, with far fewer polls than a fixed poller.
+
+    A change every 2 s over 12 s; a poller at ``interval`` (0.1 s) would send 120 requests.
+    """
+    policy = PollPolicy(interval=0.1, max_interval=3.0, jitter=0)
+    timeline = Timeline.build(steps=5, duration=12.0)
+    async with ManagerSimulator(clock="manual") as sim:
+        cid = sim.add_command(timeline)
+        polls = Polls()
+        async with manual_client(sim, policy) as client:
+            client.add_listener(polls)
+            async with client.watch(cid) as w:
+                await polls.next("poll")  # the first poll is immediate
+                while polls.count("end") == 0:
+                    step(sim.clock)
+                    await polls.next("poll")
+                seen = [p async for p in w]
+        requests = sim.stats.progress_requests[cid]
+    assert seen[-1].state is CommandState.COMPLETE
+    # The engine saw every snapshot of the timeline, one change at a time.
+    changes = [
+        (e.progress.raw_state, e.progress.total_progress)
+        for e in polls.events
+        if e.kind == "change" and e.progress is not None
+    ]
+    assert changes == [(s.state, s.total_progress) for s in timeline.snapshots]
+    assert requests == polls.count("poll") < 40
+
+
+async def test_an_unchanged_command_backs_off_to_max_interval() -> None:
+    """Unchanged answers stretch the delay by ``backoff``, from ``interval`` to ``max_interval``."""
+    policy = PollPolicy(interval=1.0, max_interval=8.0, backoff=2.0, jitter=0)
+    async with ManagerSimulator(clock="manual") as sim:
+        cid = sim.add_command(Timeline.build(steps=1, duration=10_000.0))
+        polls = Polls()
+        async with manual_client(sim, policy) as client:
+            client.add_listener(polls)
+            async with client.watch(cid):
+                await polls.next("poll")
+                gaps = []
+                for _ in range(7):
+                    gaps.append(step(sim.clock))
+                    await polls.next("poll")
+    assert gaps[0] == 1.0
+    assert gaps == sorted(gaps)
+    assert gaps[-1] == 8.0
+    assert sim.stats.progress_requests[cid] == 8
+
+
+async def test_a_stalled_command_ends_after_stall_timeout() -> None:
+    """No change for ``stall_timeout`` of engine time ends the watch with CommandStalledError."""
+    policy = PollPolicy(interval=1.0, max_interval=4.0, stall_timeout=30.0, jitter=0)
+    async with ManagerSimulator(clock="manual") as sim:
+        cid = sim.add_command(Timeline.build(steps=1, duration=10_000.0))
+        polls = Polls()
+        async with manual_client(sim, policy) as client:
+            client.add_listener(polls)
+            async with client.watch(cid) as w:
+                await polls.next("poll")
+                while polls.count("end") == 0:
+                    step(sim.clock)
+                    await polls.next("poll", "end")
+                with pytest.raises(CommandStalledError) as info:
+                    await drain(w)
+            assert 30.0 <= sim.clock.now() < 30.0 + policy.max_interval
+    assert info.value.command_id == cid
+    assert info.value.stalled_for == sim.clock.now()
+
+
+async def test_an_outage_is_retried_within_outage_grace_then_ends_the_watch() -> None:
+    """5xx answers are polled again with back-off until ``outage_grace`` has passed."""
+    policy = PollPolicy(interval=1.0, max_interval=4.0, outage_grace=10.0, jitter=0)
+    async with ManagerSimulator(clock="manual") as sim:
+        cid = sim.add_command(Timeline.build(steps=1, duration=10_000.0))
+        polls = Polls()
+        async with manual_client(sim, policy) as client:
+            client.add_listener(polls)
+            async with client.watch(cid) as w:
+                await polls.next("poll")
+                sim.faults.inject(Fault.status(500), times=1000)
+                retried_at = []
+                while polls.count("end") == 0:
+                    step(sim.clock)
+                    event = await polls.next("retry", "end")
+                    if event.kind == "retry":
+                        retried_at.append(sim.clock.now())
+                with pytest.raises(HTTPStatusError):
+                    await drain(w)
+            assert client.watch_stats.retried == len(retried_at) >= 3
+            # The outage started at the first failed poll; it ends the watch once 10 s have passed.
+            assert sim.clock.now() - retried_at[0] >= 10.0
