@@ -225,6 +225,24 @@ def test_policies_are_kept() -> None:
     assert client.poll is poll
     assert client.stats.requests == 0
     assert not client.is_open
+    other = PollPolicy(interval=1.0)
+    client.poll = other
+    assert client.poll is other
+    with pytest.raises(InvalidArgumentError, match="poll"):
+        client.poll = {"interval": 1.0}  # type: ignore[assignment]
+    assert client.poll is other
+
+
+def test_engine_is_not_public() -> None:
+    """The client is the way in: Engine is not exported; the old name still resolves, warned."""
+    import cmdprogress
+
+    assert "Engine" not in cmdprogress.__all__
+    with pytest.warns(DeprecationWarning, match="client.add_listener"):
+        engine = cmdprogress.Engine  # type: ignore[attr-defined]
+    assert engine.__module__ == "cmdprogress._scheduler"
+    with pytest.raises(AttributeError, match="no_such_name"):
+        cmdprogress.no_such_name  # type: ignore[attr-defined]  # noqa: B018
 
 
 @pytest.mark.anyio

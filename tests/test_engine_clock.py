@@ -167,3 +167,22 @@ async def test_an_outage_is_retried_within_outage_grace_then_ends_the_watch() ->
             assert client.watch_stats.retried == len(retried_at) >= 3
             # The outage started at the first failed poll; it ends the watch once 10 s have passed.
             assert sim.clock.now() - retried_at[0] >= 10.0
+
+
+async def test_a_policy_replaced_while_running_sets_the_next_delays() -> None:
+    """``client.poll = ...`` reaches the running engine: the next poll is due at the new pace."""
+    slow = PollPolicy(interval=5.0, max_interval=5.0, jitter=0)
+    async with ManagerSimulator(clock="manual") as sim:
+        cid = sim.add_command(Timeline.build(steps=1, duration=10_000.0))
+        polls = Polls()
+        async with manual_client(
+            sim, PollPolicy(interval=1.0, max_interval=1.0, jitter=0)
+        ) as client:
+            client.add_listener(polls)
+            async with client.watch(cid):
+                await polls.next("poll")
+                assert step(sim.clock) == 1.0
+                client.poll = slow
+                await polls.next("poll")
+                assert step(sim.clock) == 5.0
+                await polls.next("poll")

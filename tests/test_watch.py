@@ -23,6 +23,7 @@ from cmdprogress.exceptions import (
     CommandErrorGroup,
     CommandFailed,
     InvalidArgumentError,
+    InvalidCommandIdError,
     MalformedResponseError,
     UnknownCommandError,
 )
@@ -523,8 +524,13 @@ async def test_listener_sees_polls_changes_and_end(sim: ManagerSimulator) -> Non
             remove: Callable[[], None] = client.add_listener(events.append)
             await client.wait(cid)
             remove()
+            assert client.watch_stats is client.engine.stats
             assert client.watch_stats.polls >= 1
-            assert client.requests_for(cid) >= 1
+            assert client.requests_for(cid) == client.requests_for(str(cid)) >= 1
+            with pytest.warns(DeprecationWarning, match="requests_for"):
+                assert client.engine.polls(cid) == client.requests_for(cid)
+            with pytest.raises(InvalidCommandIdError):
+                client.requests_for(-1)
     kinds = [e.kind for e in events]
     assert kinds[0] == "watch"
     assert {"poll", "change", "end"} <= set(kinds)
