@@ -186,3 +186,34 @@ async def test_a_policy_replaced_while_running_sets_the_next_delays() -> None:
                 await polls.next("poll")
                 assert step(sim.clock) == 5.0
                 await polls.next("poll")
+
+
+async def test_manual_clock_timers_run_on_the_loop_in_order() -> None:
+    """``call_at``: a time reached runs soon, later ones at ``advance``, in order; cancel works."""
+    clock = ManualClock()
+    ran: list[str] = []
+    done = asyncio.Event()
+    clock.call_at(3.0, ran.append, "c")
+    clock.call_at(1.0, ran.append, "a")
+    cancelled = clock.call_at(2.0, ran.append, "x")
+    clock.call_at(0.0, ran.append, "now")
+    assert clock.next_timer() == 1.0
+    cancelled.cancel()
+    assert cancelled.cancelled()
+    clock.call_at(0.0, done.set)  # runs after "now": loop callbacks run in order
+    await done.wait()
+    assert ran == ["now"]
+    done.clear()
+    clock.advance(2.5)
+    assert clock.next_timer() == 3.0  # the cancelled timer is skipped
+    clock.call_at(2.5, done.set)
+    await done.wait()
+    assert ran == ["now", "a"]
+    late = clock.call_at(3.0, ran.append, "late")
+    clock.advance(1.0)
+    late.cancel()  # due, its loop callback not yet run: still cancelled
+    assert clock.next_timer() is None
+    done.clear()
+    clock.call_at(clock.time(), done.set)
+    await done.wait()
+    assert ran == ["now", "a", "c"]
