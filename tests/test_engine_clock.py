@@ -20,7 +20,9 @@ from cmdprogress.exceptions import CommandStalledError, HTTPStatusError
 from cmdprogress.testing import Fault, ManagerSimulator, ManualClock, Timeline
 
 if TYPE_CHECKING:
-    from cmdprogress import Watcher, WatchEvent
+    from collections.abc import Callable
+
+    from cmdprogress import CommandProgress, Watcher, WatchEvent
 
 pytestmark = pytest.mark.anyio
 
@@ -36,8 +38,19 @@ class Polls:
         self.events.append(event)
         self._arrived.set()
 
-    def count(self, kind: str) -> int:
-        return sum(1 for e in self.events if e.kind == kind)
+    def count(self, kind: str, command_id: int | None = None) -> int:
+        return sum(
+            1
+            for e in self.events
+            if e.kind == kind and (command_id is None or e.command_id == command_id)
+        )
+
+    async def until(self, done: Callable[[], bool]) -> None:
+        """Wait until ``done()`` is true, checking after each event."""
+        with anyio.fail_after(10):  # a bound for a broken run, not a wait for a result
+            while not done():
+                self._arrived.clear()
+                await self._arrived.wait()
 
     async def next(self, *kinds: str) -> WatchEvent:
         """The next event of one of ``kinds`` (it comes after the clock moved)."""
@@ -217,3 +230,39 @@ async def test_manual_clock_timers_run_on_the_loop_in_order() -> None:
     clock.call_at(clock.time(), done.set)
     await done.wait()
     assert ran == ["now", "a", "c"]
+
+
+async def test_two_watchers_of_one_command_cost_one_request_per_poll() -> None:
+    """Two watch(7) share each poll: command 7 costs exactly the requests of a lone watch(8)."""
+    policy = PollPolicy(interval=1.0, max_interval=1.0, jitter=0)
+    async with ManagerSimulator(clock="manual") as sim:
+        shared = sim.add_command(Timeline.build(steps=3, duration=1000.0), command_id=7)
+        alone = sim.add_command(Timeline.build(steps=3, duration=1000.0), command_id=8)
+        got: dict[str, list[CommandProgress]] = {"a": [], "b": [], "c": []}
+        polls = Polls()
+
+        def polled(n: int) -> Callable[[], bool]:
+            return lambda: polls.count("poll", shared) == polls.count("poll", alone) == n
+
+        async with manual_client(sim, policy) as client, anyio.create_task_group() as tg:
+            client.add_listener(polls)
+
+            async def consume(name: str, cid: int) -> None:
+                async for p in client.watch(cid):
+                    got[name].append(p)
+
+            tg.start_soon(consume, "a", shared)
+            tg.start_soon(consume, "b", shared)
+            tg.start_soon(consume, "c", alone)
+            await polls.until(polled(1))
+            for n in range(2, 5):
+                sim.advance(shared)
+                sim.advance(alone)
+                step(sim.clock)
+                await polls.until(polled(n))
+            sim.finish(shared)
+            sim.finish(alone)
+            step(sim.clock)
+        assert got["a"] == got["b"]
+        assert len(got["a"]) == len(got["c"]) == 5
+        assert sim.stats.progress_requests[shared] == sim.stats.progress_requests[alone] == 5

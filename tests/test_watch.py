@@ -107,40 +107,6 @@ async def test_300_commands_each_terminal_snapshot_exactly_once(sim: ManagerSimu
 
 
 @pytest.mark.anyio
-async def test_two_watchers_of_one_command_cost_one_request_per_poll(
-    sim: ManagerSimulator,
-) -> None:
-    """Two watch(7) share each poll: command 7 costs no more requests than a lone watch(8)."""
-    policy = PollPolicy(interval=0.01, max_interval=0.01, jitter=0)
-    shared = sim.add_command(manual(), command_id=7)
-    alone = sim.add_command(manual(), command_id=8)
-    got: dict[str, list[CommandProgress]] = defaultdict(list)
-
-    async def consume(name: str, cid: int) -> None:
-        async for p in client.watch(cid):
-            got[name].append(p)
-
-    with anyio.fail_after(10):
-        async with client_for(sim, poll=policy) as client, anyio.create_task_group() as tg:
-            tg.start_soon(consume, "a", shared)
-            tg.start_soon(consume, "b", shared)
-            tg.start_soon(consume, "c", alone)
-            await sim.wait_for_requests(shared, 1)
-            for _ in range(3):
-                await polled_again(sim, shared)
-                sim.advance(shared)
-                sim.advance(alone)
-            await polled_again(sim, shared)
-            sim.finish(shared)
-            sim.finish(alone)
-    assert got["a"] == got["b"]
-    assert len(got["a"]) == len(got["c"]) == 5
-    requests_shared = sim.stats.progress_requests[shared]
-    requests_alone = sim.stats.progress_requests[alone]
-    assert requests_shared <= requests_alone + 2, (requests_shared, requests_alone)
-
-
-@pytest.mark.anyio
 async def test_throttling_slows_the_whole_client_and_recovers(sim: ManagerSimulator) -> None:
     """503/429 answers cut the client's rate, in-flight stays under the limit, then it recovers."""
     ids = [sim.add_command(manual()) for _ in range(40)]
