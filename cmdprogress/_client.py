@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     import aiohttp
 
     from ._convert import ActionResult
+    from ._engine_inputs import Clock
     from ._events import WatchEvent, WatchStats
-    from ._scheduler import Clock
     from .instrumentation._hooks import Instrumentation
 
 __all__ = ["Client", "validate_command_id", "validate_since"]

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import attrs
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ._models import CommandProgress
 
-__all__ = ["EventKind", "WatchEvent", "WatchStats"]
+__all__ = ["EventKind", "Listeners", "WatchEvent", "WatchStats"]
+
+log = logging.getLogger("cmdprogress.watch")
 
 EventKind: TypeAlias = Literal["watch", "poll", "change", "retry", "end", "unwatch"]
 
@@ -98,3 +103,25 @@ class WatchStats:
             stacklevel=2,
         )
         return self.watch_errors
+
+
+class Listeners(list["Callable[[WatchEvent], object]"]):
+    """The engine's listeners; empty (false) unless someone listens, so events cost nothing."""
+
+    def add(self, listener: Callable[[WatchEvent], object]) -> Callable[[], None]:
+        """Call ``listener(event)`` for every event from now on; returns a remover."""
+        self.append(listener)
+
+        def remove() -> None:
+            if listener in self:
+                self.remove(listener)
+
+        return remove
+
+    def emit(self, event: WatchEvent) -> None:
+        """Call every listener; one that raises is logged and the others still run."""
+        for listener in list(self):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("watch listener %r failed on %s", listener, event.kind)

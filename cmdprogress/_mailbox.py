@@ -1,8 +1,19 @@
 """The mailbox of one watcher: what the engine delivers, waiting for the consumer.
 
-Per command, coalescing, bounded in bytes, served round-robin (the rule is on
-:class:`_Inbox` and in ``docs/guarantees.md``). A pure data structure: the
-scheduler fills it, the :class:`~cmdprogress._watcher.Watcher` drains it.
+Every watcher has one, bounded in bytes. A snapshot is
+delivered when it differs from the last one that watcher got (value
+equality). A lagging consumer gets the latest snapshot of a state instead
+of each intermediate one (a new snapshot in the same state replaces the
+pending one), but the first snapshot, every state transition and the
+terminal snapshot are kept, in order; commands are served round-robin.
+Snapshots waiting for one watcher are held to :data:`MAX_PENDING_BYTES`
+(4 MiB, estimated) beyond each command's first and newest: only a consumer
+that falls that far behind a flapping command loses snapshots, the oldest
+after the head first, and the next snapshot it gets counts them in
+``CommandProgress.missed`` (also in ``stats.overflowed``).
+
+A pure data structure: the scheduler fills it, the
+:class:`~cmdprogress._watcher.Watcher` drains it.
 """
 
 from __future__ import annotations

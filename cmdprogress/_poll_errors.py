@@ -11,6 +11,14 @@ sees its error; this module decides what happens to the command's watch then:
 A command polled again waits a back-off growing from ``interval`` by
 ``backoff`` up to ``max_interval``; a poll the Manager throttled (429/503)
 waits its ``Retry-After`` (capped) or ``PollPolicy.throttle_pause``.
+
+A stall (no change for ``PollPolicy.stall_timeout``) also ends a watch; the
+scheduler checks it on each answer. A session expiry is handled by the
+transport and never reaches the engine. A watch of one command raises the
+error; a multi-command watch raises it after every other command ended: a
+:class:`~cmdprogress.exceptions.CommandErrorGroup`, even of one (with the
+others' terminal snapshots on ``.results``); ``wait_all(...,
+return_exceptions=True)`` puts errors in the result instead.
 """
 
 from __future__ import annotations

@@ -22,35 +22,10 @@ The model
   rate limit learned from 429/503 answers, a ceiling); while the polls the
   cadences ask for exceed that limit, every delay is stretched by the same
   factor (up to ``max_interval``), so polls are what slows down.
-- **Watchers.** Every watcher has a mailbox, bounded in bytes. A snapshot is
-  delivered when it differs from the last one that watcher got (value
-  equality). A lagging consumer gets the latest snapshot of a state instead
-  of each intermediate one (a new snapshot in the same state replaces the
-  pending one), but the first snapshot, every state transition and the
-  terminal snapshot are kept, in order; commands are served round-robin.
-  Snapshots waiting for one watcher are held to :data:`MAX_PENDING_BYTES`
-  (4 MiB, estimated) beyond each command's first and newest: only a consumer
-  that falls that far behind a flapping command loses snapshots, the oldest
-  after the head first, and the next snapshot it gets counts them in
-  ``CommandProgress.missed`` (also in ``stats.overflowed``).
-- **Errors** are per command: 404 (``UnknownCommandError``), a response that
-  stays malformed (3 polls in a row), a stall (``PollPolicy.stall_timeout``),
-  or transient failures (connection refused, timeouts, 5xx) lasting longer
-  than ``PollPolicy.outage_grace`` after the transport's own retries end
-  that command's watch; the others go on. A session expiry is handled by the
-  transport and never reaches the engine. A watch of one command raises the
-  error; a multi-command watch raises it after every other command ended: a
-  :class:`~cmdprogress.exceptions.CommandErrorGroup`, even of one (with the others'
-  terminal snapshots on ``.results``). ``wait_all(..., return_exceptions=True)``
-  puts errors in the result instead.
-- **Stopping.** Leaving ``async for`` (break, exception, cancellation,
-  deadline), ``aclose()``, leaving ``async with`` or closing the client
-  unregisters the watcher at once; a command nobody watches any more is
-  dropped from the heap and its in-flight request, if any, is cancelled.
-  Nothing is sent to the Manager to stop a watch.
-- **Resume.** ``watch(cid, since=last)`` (and ``Watcher.resume(last)``) yields
-  only snapshots that differ from ``last``; if ``last`` is already terminal
-  nothing is yielded and no request is made.
+- **Stopping.** A command nobody watches any more is dropped from the heap
+  and its poll in flight, if any, is cancelled.
+- **Errors** are per command (:mod:`cmdprogress._poll_errors` decides which
+  end the command's watch); the others go on.
 
 The engine is given what it needs as values (the poll to call, the policy,
 its limits, the pacer's stretch, a clock) and never sees the client. Its
@@ -72,22 +47,23 @@ import logging
 import random
 import warnings
 import weakref
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Final
 
 from ._cadence import Cadence
-from ._events import WatchEvent, WatchStats
+from ._events import Listeners, WatchEvent, WatchStats
 from ._models import CommandProgress
 from ._poll_errors import PollFailures
 from .exceptions import ClientClosedError, CommandStalledError, InvalidArgumentError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
+    from ._engine_inputs import Clock, PollFn, Timer
     from ._mailbox import _Inbox
     from ._policy import PollPolicy
 
-__all__ = ["KEEP_POLL_COUNTS", "Clock", "Engine", "PollFn", "Timer"]
+__all__ = ["KEEP_POLL_COUNTS", "Engine"]
 
 log = logging.getLogger("cmdprogress.watch")
 
@@ -95,42 +71,6 @@ KEEP_POLL_COUNTS = 1024
 """Commands no longer watched whose entry stays on ``client.stats.polls`` (the latest ones)."""
 _CANCELLED: Final = object()
 """``_Command.poller`` of a command whose poll in flight was cancelled by ``_drop``."""
-
-PollFn: TypeAlias = Callable[
-    [int, CommandProgress | None, bytes], Awaitable[tuple[CommandProgress, bytes]]
-]
-"""One poll: ``(command_id, previous snapshot, its body's digest)`` -> ``(snapshot, digest)``.
-
-The client's ``_poll_progress``: it returns ``previous`` itself when the body is unchanged."""
-
-
-class Timer(Protocol):
-    """A callback set for a time; what :meth:`Clock.call_at` returns."""
-
-    def cancel(self) -> None:
-        """Do not run the callback (if it has not run yet)."""
-        ...
-
-
-class Clock(Protocol):
-    """The time source and timer of the scheduler: the running loop, or a test's manual clock.
-
-    The subset of :class:`asyncio.AbstractEventLoop` the scheduler uses for time.
-    """
-
-    def time(self) -> float:
-        """The current time, in seconds (any origin, never going back)."""
-        ...
-
-    def call_at(
-        self,
-        when: float,
-        callback: Callable[[], object],
-        *args: Any,
-        context: contextvars.Context | None = None,
-    ) -> Timer:
-        """Call ``callback()`` in ``context`` once :meth:`time` reaches ``when``; cancellable."""
-        ...
 
 
 class _Command:
@@ -169,7 +109,7 @@ class Engine:
 
     The client enters it on ``async with`` and leaves it first on exit.
 
-    - ``poll``: the poll of one command (see :data:`PollFn`);
+    - ``poll``: the poll of one command (see :data:`~cmdprogress._engine_inputs.PollFn`);
     - ``policy``: the cadence and error limits (:attr:`policy` may be replaced while it runs);
     - ``max_workers``: the most polls in flight at once;
     - ``poll_stretch``: the pacer's factor for a total demand in polls per second;
@@ -219,7 +159,7 @@ class Engine:
         self._max_workers = max_workers
         self._open = False
         self._inboxes: weakref.WeakSet[_Inbox] = weakref.WeakSet()
-        self._listeners: list[Callable[[WatchEvent], object]] = []
+        self._listeners = Listeners()
         self._random = random.Random()
         # Commands no longer watched (or only fetched) whose poll count is still on
         # client.stats.polls, oldest first: beyond KEEP_POLL_COUNTS their entry goes.
@@ -306,20 +246,7 @@ class Engine:
         Listeners run synchronously in the scheduler: keep them quick. An
         exception in a listener is logged and otherwise ignored.
         """
-        self._listeners.append(listener)
-
-        def remove() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return remove
-
-    def _emit(self, event: WatchEvent) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("watch listener %r failed on %s", listener, event.kind)
+        return self._listeners.add(listener)
 
     def requests_for(self, command_id: int) -> int:
         """Progress requests sent for ``command_id`` so far (``client.stats.polls``)."""
@@ -357,7 +284,7 @@ class Engine:
             self._schedule(cmd, self._clock.time())
             log.debug("command %d: watching", cid)
             if self._listeners:
-                self._emit(WatchEvent("watch", cid))
+                self._listeners.emit(WatchEvent("watch", cid))
         self._inboxes.add(inbox)
         inbox.active.add(cid)
         inbox.last[cid] = since
@@ -376,7 +303,7 @@ class Engine:
             self._drop(cmd)
             log.debug("command %d: nobody watches it any more, polling stopped", cid)
             if self._listeners:
-                self._emit(WatchEvent("unwatch", cid))
+                self._listeners.emit(WatchEvent("unwatch", cid))
 
     def retire(self, cid: int) -> None:
         """``cid`` is not watched (any more): its poll count may go once it is old enough.
@@ -568,13 +495,13 @@ class Engine:
         delay = cmd.cadence.next_delay(self.policy, now - elapsed, now, cmd.last, p, self._random)
         delay = self._paced(cmd, delay)
         if self._listeners:
-            self._emit(WatchEvent("poll", cmd.cid, progress=p, elapsed=elapsed))
+            self._listeners.emit(WatchEvent("poll", cmd.cid, progress=p, elapsed=elapsed))
         if changed:
             cmd.last = p
             cmd.changed_at = now
             self.stats.changes += 1
             if self._listeners:
-                self._emit(WatchEvent("change", cmd.cid, progress=p))
+                self._listeners.emit(WatchEvent("change", cmd.cid, progress=p))
             for inbox in list(cmd.watchers):
                 inbox.deliver(cmd.cid, p)
             if p.is_terminal:
@@ -582,7 +509,7 @@ class Engine:
                 self.stats.terminal += 1
                 self._drop(cmd)
                 if self._listeners:
-                    self._emit(WatchEvent("end", cmd.cid, progress=p))
+                    self._listeners.emit(WatchEvent("end", cmd.cid, progress=p))
                 return
         else:
             stall = self.policy.stall_timeout
@@ -633,7 +560,7 @@ class Engine:
             wait,
         )
         if self._listeners:
-            self._emit(WatchEvent("retry", cmd.cid, error=error))
+            self._listeners.emit(WatchEvent("retry", cmd.cid, error=error))
         self._schedule(cmd, now + wait)
 
     def _end_with(self, cmd: _Command, error: Exception) -> None:
@@ -643,4 +570,4 @@ class Engine:
             inbox.fail(cmd.cid, error)
         self._drop(cmd)
         if self._listeners:
-            self._emit(WatchEvent("end", cmd.cid, error=error))
+            self._listeners.emit(WatchEvent("end", cmd.cid, error=error))

@@ -5,6 +5,16 @@ fills and ``__anext__`` drains. Watchers are async iterators, not async
 generators, so they never ``yield`` from inside a task group or cancel scope,
 and leaving ``async for`` releases them synchronously. :func:`wait_one` and
 :func:`wait_every` are the client's ``wait`` and ``wait_all`` over a watcher.
+
+Leaving ``async for`` (break, exception, cancellation, deadline),
+``aclose()``, leaving ``async with`` or closing the client unregisters the
+watcher at once; a command nobody watches any more is dropped from the heap
+and its in-flight request, if any, is cancelled. Nothing is sent to the
+Manager to stop a watch.
+
+To resume, ``watch(cid, since=last)`` (and ``Watcher.resume(last)``) yields
+only snapshots that differ from ``last``; if ``last`` is already terminal
+nothing is yielded and no request is made.
 """
 
 from __future__ import annotations
