@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -24,8 +25,12 @@ from cmdprogress import (
     RetryPolicy,
     Step,
     Timeouts,
+    WatchStats,
 )
 from cmdprogress import exceptions as exc
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +75,11 @@ async def main(password: str, ca_file: str) -> dict[int, CommandProgress]:
         stats: ClientStats = client.stats
         policy: PollPolicy = client.poll
         log.info("%s %s %d %s", base, is_open, stats.requests, policy.interval)
+        remove: Callable[[], None] = client.add_listener(lambda e: log.info("%s", e.kind))
+        remove()
+        watch_stats: WatchStats = client.watch_stats
+        sent: int = client.requests_for("1234")
+        log.info("%d %d", watch_stats.polls, sent)
         snapshot = await client.get_progress(1234)
         snapshot = await client.get_progress("1234")
         state: CommandState = snapshot.state
