@@ -242,8 +242,10 @@ async def test_cancelled_poll_frees_its_slot() -> None:
         cid = sim.add_command(Timeline.build(steps=1, duration=1.0))
         sim.faults.inject(Fault.delay(30.0), times=1)
         async with client_for(sim, max_concurrency=1) as client:
-            with anyio.move_on_after(0.2):
-                await client.get_progress(cid)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(client.get_progress, cid)
+                await sim.wait_until(lambda s: s.stats.in_flight == 1)  # the server holds it
+                tg.cancel_scope.cancel()
             assert client.stats.in_flight == 0
             with anyio.fail_after(5):
                 p = await client.get_progress(cid)
