@@ -8,6 +8,9 @@ freshness frontier alone (issue 13) and rewrites only its sections.
 ``python -m benchmarks pacing`` runs the pacing workloads alone (issue 11) and
 rewrites only their section.
 Profiles and raw figures go to ``benchmarks/.out/`` (not committed).
+``python -m benchmarks overhead [--quick] [--requests N] [--rounds N]`` runs the
+overhead part alone (frozen and moving workloads, issue 13) and rewrites only its
+section.
 ``python -m benchmarks otel [--quick]`` runs only the tracing cost and rewrites
 only its section of RESULTS.md.
 """
@@ -115,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import freshness
 
         return freshness.main(args[1:])
+    if args[:1] == ["overhead"]:
+        from . import overhead
+
+        return overhead.main(args[1:])
     if args[:1] == ["pacing"]:
         from . import pacing
 

@@ -9,6 +9,11 @@ became current on the server.
 
     python -m benchmarks._simserver frozen --commands 256
         every command IN_PROGRESS mid-step, time standing still (throughput runs)
+    python -m benchmarks._simserver moving --commands 256
+        the frozen command, but every answer for an id differs from the one before
+        (IN_PROGRESS, its progress moving on by 0.01 % per request; after
+        MOVING_STEPS answers it starts again from the first): the hot path
+        with every poll being news (issue 13)
     python -m benchmarks._simserver workload --count 500 --seed 1 --speed 30 --spread 900
         the seeded workload on the real clock, command k starting at a seeded
         instant within the first ``spread`` simulated seconds (it answers NEW before)
@@ -38,6 +43,8 @@ from cmdprogress.testing import ManagerSimulator, Timeline, Workload
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from aiohttp import web
 
 
 def arrivals(count: int, seed: int, spread: float) -> list[float]:
@@ -86,22 +93,61 @@ def frozen_timeline() -> Timeline:
     return Timeline.build(steps=4, duration=600.0, kind="start", service="HDFS")
 
 
+MOVING_STEPS = 1000
+"""Distinct IN_PROGRESS snapshots a moving command cycles through."""
+
+
+def moving_timeline() -> Timeline:
+    """The frozen command's snapshot in :data:`MOVING_STEPS` versions, progress apart.
+
+    Index 0 is NEW (at 0), 1 to ``MOVING_STEPS`` the moving ones (untimed: only the
+    per-request rotation reaches them), the last the terminal one (never reached).
+    """
+    base = frozen_timeline()
+    mid = base.snapshots[2]
+    moving = [
+        attrs.evolve(mid, at=None, total_progress=round(10.0 + k * 0.01, 2))
+        for k in range(MOVING_STEPS)
+    ]
+    return attrs.evolve(base, snapshots=(base.snapshots[0], *moving, base.snapshots[-1]))
+
+
+class MovingSimulator(ManagerSimulator):
+    """The simulator, with each progress answer moving its command one snapshot on.
+
+    A benchmark-only hook on the simulator's progress handler: the answer is the
+    current snapshot as always, then the command's forced index (what
+    ``advance()`` sets) goes to the next moving snapshot, cycling within them.
+    """
+
+    async def _handle_progress(self, request: web.Request) -> web.StreamResponse:
+        resp = await super()._handle_progress(request)
+        raw = request.match_info["cid"]
+        cmd = self._commands.get(int(raw)) if raw.isdigit() else None
+        if cmd is not None:
+            cmd.forced = cmd.forced % MOVING_STEPS + 1
+        return resp
+
+
 def _write_json(path: str, data: object) -> None:
     Path(path).write_text(json.dumps(data), encoding="utf-8")
 
 
 async def serve(args: argparse.Namespace) -> None:
     """Start the simulator, load the commands, print the lines, run until stopped."""
-    clock = "manual" if args.mode == "frozen" else "real"
+    clock = "manual" if args.mode in ("frozen", "moving") else "real"
     speed = float(getattr(args, "speed", 1.0))
     sim_kwargs: dict[str, object] = {"clock": clock}
     if clock == "real":
         sim_kwargs["speed"] = speed
     if args.log_limit is not None:
         sim_kwargs["log_limit"] = args.log_limit
-    async with ManagerSimulator(**sim_kwargs) as sim:  # type: ignore[arg-type]
+    factory = MovingSimulator if args.mode == "moving" else ManagerSimulator
+    async with factory(**sim_kwargs) as sim:  # type: ignore[arg-type]
         if args.mode == "frozen":
             timelines = [frozen_timeline() for _ in range(args.commands)]
+        elif args.mode == "moving":
+            timelines = [moving_timeline() for _ in range(args.commands)]
         elif args.mode == "workload":
             timelines = workload_timelines(args.count, args.seed, args.spread, args.max_duration)
         else:
@@ -114,6 +160,9 @@ async def serve(args: argparse.Namespace) -> None:
         if args.mode == "frozen":
             for cid in ids:
                 sim.advance(cid, n=2)
+        elif args.mode == "moving":
+            for cid in ids:
+                sim.advance(cid, n=1)
         # Simulated time zero on the system-wide monotonic clock.
         mono, now = time.monotonic(), sim.clock.now()
         epoch = mono - now / speed if clock == "real" else mono
@@ -136,6 +185,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     sub = p.add_subparsers(dest="mode", required=True)
     f = sub.add_parser("frozen")
     f.add_argument("--commands", type=int, default=256)
+    m = sub.add_parser("moving")
+    m.add_argument("--commands", type=int, default=256)
     w = sub.add_parser("workload")
     w.add_argument("--count", type=int, default=500)
     w.add_argument("--seed", type=int, default=1)

@@ -20,6 +20,7 @@ import contextlib
 import cProfile
 import io
 import json
+import os
 import pstats
 import statistics
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 PATH = "/web/v1/common/command/{}/progress"
-VARIANTS = ("bare", "get_progress", "engine")
+VARIANTS = ("bare", "get_progress", "watch_many")
 
 
 @attrs.frozen
@@ -49,6 +50,7 @@ class Run:
     wall: float
     cpu: float
     server_cpu: float
+    delivered: int = 0  # snapshots the consumer read during the measured part (watch_many)
 
     @property
     def rps(self) -> float:
@@ -131,8 +133,13 @@ async def engine_run(
     total: int,
     meter: Meter | None,
     profile: cProfile.Profile | None = None,
+    delivered: list[int] | None = None,
 ) -> int:
-    """Watch ``ids`` as fast as the policy allows until ``total`` requests finished."""
+    """Watch ``ids`` as fast as the policy allows until ``total`` requests finished.
+
+    The consumer reads every snapshot; ``delivered``, if given, gets how many it
+    read during the measured part appended.
+    """
     first = asyncio.Event()
     seen = 0
 
@@ -149,6 +156,7 @@ async def engine_run(
         await first.wait()
         counter = RequestCounter(client)
         before = counter.count
+        seen_before = seen
         if meter is not None:
             meter.__enter__()
         if profile is not None:
@@ -159,6 +167,8 @@ async def engine_run(
         if meter is not None:
             meter.__exit__(None, None, None)
         done = counter.count - before
+        if delivered is not None:
+            delivered.append(seen - seen_before)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -185,6 +195,7 @@ async def measure(
     ids = sim.ids
     warm = max(4 * concurrency, min(2000, total // 10))
     meter = Meter(server_pid=server.pid)
+    n_delivered = 0
     if variant == "bare":
         connector = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(connector=connector) as session:
@@ -204,12 +215,14 @@ async def measure(
                 done = await client_loop(client, ids, total, concurrency)
                 if profile is not None:
                     profile.disable()
-    else:
+    else:  # "watch_many" (called "engine" before)
+        seen: list[int] = []
         async with _make_client(sim.url, concurrency) as client:
-            done = await engine_run(client, ids, total, meter, profile)
+            done = await engine_run(client, ids, total, meter, profile, seen)
+        n_delivered = seen[0]
     if not server.alive():
         raise RuntimeError(f"the simulator died during {variant}: {server.stderr_tail()}")
-    return Run(variant, concurrency, done, meter.wall, meter.cpu, meter.server_cpu)
+    return Run(variant, concurrency, done, meter.wall, meter.cpu, meter.server_cpu, n_delivered)
 
 
 def _median_run(runs: list[Run]) -> Run:
@@ -220,6 +233,56 @@ def _median_run(runs: list[Run]) -> Run:
     n = runs[0].requests
     wall = n / rps
     return Run(runs[0].variant, runs[0].concurrency, n, wall, cpu_us * n / 1e6, srv * n)
+
+
+def merge_into(text: str, results: Results) -> str:
+    """``text`` (a ``RESULTS.md``) with this part's section and target rows from ``results``.
+
+    The section titled :data:`TITLE` is replaced in place (or appended); the
+    targets table's rows of this part (labels starting with ``watch_many``,
+    ``get_progress`` or ``engine``) are replaced where the first of them stood.
+    Every other section and row is left as it was.
+    """
+    rendered = results.render().splitlines()
+    lines = text.splitlines()
+
+    def block(src: list[str], head: str) -> tuple[int, int] | None:
+        if head not in src:
+            return None
+        start = src.index(head)
+        end = next((i for i in range(start + 1, len(src)) if src[i].startswith("## ")), len(src))
+        return start, end
+
+    head = f"## {TITLE}"
+    new = block(rendered, head)
+    assert new is not None
+    mine = rendered[new[0] : new[1]]
+    while mine and not mine[-1].strip():
+        mine.pop()
+    mine.append("")
+    old = block(lines, head)
+    if old is None:
+        lines += ["", *mine]
+    else:
+        lines[old[0] : old[1]] = mine
+
+    def ours(row: str) -> bool:
+        label = row.strip().strip("|").split("|", 1)[0].strip()
+        return label.startswith(("watch_many ", "get_progress ", "engine "))
+
+    targets = block(rendered, "## Targets")
+    new_rows = (
+        [r for r in rendered[targets[0] : targets[1]] if r.startswith("|")][2:] if targets else []
+    )
+    where = block(lines, "## Targets")
+    if where is not None and new_rows:
+        table = [i for i in range(where[0], where[1]) if lines[i].startswith("|")][2:]
+        owned = [i for i in table if ours(lines[i])]
+        at = owned[0] if owned else (table[-1] + 1 if table else where[1])
+        for i in reversed(owned):
+            del lines[i]
+        lines[at:at] = new_rows
+    return "\n".join(lines).rstrip() + "\n"
 
 
 _LAYERS = (
@@ -295,60 +358,95 @@ def cumulative_by_module(profile: cProfile.Profile, limit: int = 8) -> list[str]
     return [f"`{name}` {100 * t / total:.0f} %" for name, t in rows]
 
 
-async def run(results: Results, *, quick: bool = False, out_dir: Path | None = None) -> None:
-    """Measure, then write the overhead section of ``results``."""
-    total = 300 if quick else 20_000
-    rounds = 1 if quick else 7
+TITLE = "1. Overhead against raw aiohttp"
+WORKLOADS = ("frozen", "moving")
+_TARGETS = {
+    # (variant, workload): (requests/s at least, CPU per request at most), x bare
+    ("watch_many", "frozen"): (0.9, 1.2),
+    ("watch_many", "moving"): (0.9, 1.15),
+    ("get_progress", "moving"): (0.95, 1.1),
+}
+
+
+async def run(
+    results: Results,
+    *,
+    quick: bool = False,
+    out_dir: Path | None = None,
+    requests: int | None = None,
+    rounds: int | None = None,
+) -> None:
+    """Measure both workloads, then write the overhead section of ``results``."""
+    total = requests or (300 if quick else 20_000)
+    rounds = rounds or (1 if quick else 7)
+    prof_n = min(total, 5000)
     concurrencies = (16, 64)
     section = results.section(
         "overhead",
-        "1. Overhead against raw aiohttp",
-        f"{total:,} progress requests per run against one simulator process (commands frozen "
-        f"mid-run, 256 ids), after a warm-up; {rounds} rounds, variants interleaved "
-        "(bare, get_progress, engine, for each concurrency in turn); each figure is the "
-        "median over the rounds (requests/s and CPU per request apart). "
-        "*bare*: one aiohttp session, GET, read, `json.loads`. "
-        "*engine*: `watch_many` over the 256 commands with `PollPolicy(interval=1e-6, "
-        "max_interval=1e-6, backoff=1, jitter=0)`, `max_concurrency` = the concurrency.",
+        TITLE,
+        f"{total:,} progress requests per run against one simulator process (256 ids), after "
+        f"a warm-up; {rounds} rounds, variants interleaved (bare, get_progress, watch_many, for "
+        "each concurrency in turn); each figure is the median over the rounds (requests/s and "
+        "CPU per request apart). Two workloads, each against its own simulator process: "
+        "*frozen*, commands frozen mid-run (every answer identical to the previous one for the "
+        "same id: the engine skips decoding the repeated body and delivers nothing); "
+        "*moving*, every answer differs from the previous one for the same id (the simulator "
+        "moves the command's progress on by 0.01 % per request, `benchmarks/_simserver.py "
+        "moving`), so every poll is decoded, compared and delivered, and the consumer drains "
+        "every snapshot. *bare*: one aiohttp session, GET, read, `json.loads`. *get_progress*: "
+        "the client's one-shot call. *watch_many*: `watch_many` over the 256 commands with "
+        "`PollPolicy(interval=1e-6, max_interval=1e-6, backoff=1, jitter=0)`, `max_concurrency` "
+        "= the concurrency, a consumer reading every snapshot.",
     )
-    runs: dict[tuple[str, int], list[Run]] = {}
-    profiles: dict[int, cProfile.Profile] = {}
-    with start_sim("frozen", "--commands", "256") as (server, sim):
-        for _ in range(rounds):
-            for conc in concurrencies:
-                for variant in VARIANTS:
-                    r = await measure(variant, sim, server, conc, total)
-                    runs.setdefault((variant, conc), []).append(r)
-        # One profiled engine run per concurrency (not among the figures).
-        for conc in concurrencies:
-            prof = cProfile.Profile()
-            await measure("engine", sim, server, conc, min(total, 5000), prof)
-            profiles[conc] = prof
-        bare_prof = cProfile.Profile()
-        await measure("bare", sim, server, 64, min(total, 5000), bare_prof)
+    runs: dict[tuple[str, str, int], list[Run]] = {}
+    profiles: dict[tuple[str, str, int], cProfile.Profile] = {}
+    delivered: dict[tuple[str, int], list[float]] = {}
+    for workload in WORKLOADS:
+        with start_sim(workload, "--commands", "256") as (server, sim):
+            for _ in range(rounds):
+                for conc in concurrencies:
+                    for variant in VARIANTS:
+                        r = await measure(variant, sim, server, conc, total)
+                        runs.setdefault((workload, variant, conc), []).append(r)
+                        if variant == "watch_many":
+                            delivered.setdefault((workload, conc), []).append(
+                                r.delivered / r.requests
+                            )
+            # Profiled runs (not among the figures): where the CPU goes.
+            for variant in VARIANTS:
+                prof = cProfile.Profile()
+                await measure(variant, sim, server, 64, prof_n, prof)
+                profiles[(workload, variant, 64)] = prof
+            if workload == "frozen":
+                prof = cProfile.Profile()
+                await measure("watch_many", sim, server, 16, prof_n, prof)
+                profiles[(workload, "watch_many", 16)] = prof
 
     rows = []
     raw: dict[str, Any] = {}
-    for conc in concurrencies:
-        base = _median_run(runs[("bare", conc)])
-        for variant in VARIANTS:
-            r = _median_run(runs[(variant, conc)])
-            rows.append(
-                [
-                    f"{variant} @ {conc}",
-                    fmt(r.rps),
-                    fmt(ratio(r.rps, base.rps), 3),
-                    fmt(r.cpu_us),
-                    fmt(ratio(r.cpu_us, base.cpu_us), 3),
-                    fmt(1e6 * r.server_cpu / r.requests),
-                    fmt(100 * r.server_cpu / r.wall, 2) + " %",
-                    ", ".join(fmt(x.rps) for x in runs[(variant, conc)]),
+    for workload in WORKLOADS:
+        for conc in concurrencies:
+            base = _median_run(runs[(workload, "bare", conc)])
+            for variant in VARIANTS:
+                r = _median_run(runs[(workload, variant, conc)])
+                rows.append(
+                    [
+                        f"{workload}: {variant} @ {conc}",
+                        fmt(r.rps),
+                        fmt(ratio(r.rps, base.rps), 3),
+                        fmt(r.cpu_us),
+                        fmt(ratio(r.cpu_us, base.cpu_us), 3),
+                        fmt(1e6 * r.server_cpu / r.requests),
+                        fmt(100 * r.server_cpu / r.wall, 2) + " %",
+                        ", ".join(fmt(x.rps) for x in runs[(workload, variant, conc)]),
+                    ]
+                )
+                raw[f"{workload}:{variant}@{conc}"] = [
+                    attrs.asdict(x) for x in runs[(workload, variant, conc)]
                 ]
-            )
-            raw[f"{variant}@{conc}"] = [attrs.asdict(x) for x in runs[(variant, conc)]]
     section.table(
         [
-            "variant @ concurrency",
+            "workload: variant @ concurrency",
             "requests/s",
             "x bare",
             "client CPU us/request",
@@ -361,23 +459,29 @@ async def run(results: Results, *, quick: bool = False, out_dir: Path | None = N
     )
     section.raw.update(raw)
 
-    for conc in concurrencies:
-        base = _median_run(runs[("bare", conc)])
-        eng = _median_run(runs[("engine", conc)])
-        thr = ratio(eng.rps, base.rps) or 0.0
-        cpu = ratio(eng.cpu_us, base.cpu_us) or 0.0
-        results.headline(
-            f"engine throughput vs bare aiohttp @ {conc}", f"{thr:.2f}x", ">= 0.9x", thr >= 0.9
-        )
-        results.headline(
-            f"engine CPU per request vs bare aiohttp @ {conc}", f"{cpu:.2f}x", "<= 1.2x", cpu <= 1.2
-        )
-        gp = _median_run(runs[("get_progress", conc)])
-        results.headline(
-            f"get_progress CPU per request vs bare @ {conc}",
-            f"{ratio(gp.cpu_us, base.cpu_us) or 0:.2f}x",
-            "-",
-            None,
+    for (variant, workload), (min_rps, max_cpu) in _TARGETS.items():
+        for conc in concurrencies:
+            base = _median_run(runs[(workload, "bare", conc)])
+            r = _median_run(runs[(workload, variant, conc)])
+            thr = ratio(r.rps, base.rps) or 0.0
+            cpu = ratio(r.cpu_us, base.cpu_us) or 0.0
+            results.headline(
+                f"{variant} throughput vs bare aiohttp, {workload} @ {conc}",
+                f"{thr:.2f}x",
+                f">= {min_rps}x",
+                thr >= min_rps,
+            )
+            results.headline(
+                f"{variant} CPU per request vs bare aiohttp, {workload} @ {conc}",
+                f"{cpu:.2f}x",
+                f"<= {max_cpu}x",
+                cpu <= max_cpu,
+            )
+    # Every poll of the moving workload is news: the consumer got one snapshot per request.
+    for (workload, conc), shares in delivered.items():
+        section.findings.append(
+            f"{workload} @ {conc}: watch_many handed its consumer "
+            f"{statistics.median(shares):.2f} snapshots per request (median over the rounds)."
         )
     # What limits the figures: where the engine's CPU goes, and whether the server is saturated.
     busy = max(100 * r.server_cpu / r.wall for rs in runs.values() for r in rs)
@@ -390,72 +494,97 @@ async def run(results: Results, *, quick: bool = False, out_dir: Path | None = N
             else "it was not saturated; the client is the throughput limit."
         )
     )
-    # Per variant: was the client process itself saturated? Then throughput is
-    # the inverse of CPU per request, and only cheaper requests raise it.
-    for conc in sorted({c for _, c in runs}):
-        eng = runs[("engine", conc)]
-        client_busy = statistics.median(100 * r.cpu / r.wall for r in eng)
-        server_busy = statistics.median(100 * r.server_cpu / r.wall for r in eng)
-        limit = (
-            "the client: the throughput ratio is about the inverse of the CPU ratio"
-            if client_busy >= 90
-            else "the server"
-            if server_busy >= 85
-            else "neither process (latency)"
-        )
-        section.findings.append(
-            f"engine @ {conc}: client process {client_busy:.0f} % busy, simulator "
-            f"{server_busy:.0f} % busy (medians over the rounds); the limit is {limit}."
-        )
-    bare_layers = by_layer(bare_prof)
-    bare_total = sum(bare_layers.values()) or 1.0
-    for conc, prof in profiles.items():
+    for workload in WORKLOADS:
+        for conc in concurrencies:
+            eng = runs[(workload, "watch_many", conc)]
+            client_busy = statistics.median(100 * r.cpu / r.wall for r in eng)
+            server_busy = statistics.median(100 * r.server_cpu / r.wall for r in eng)
+            limit = (
+                "the client: the throughput ratio is about the inverse of the CPU ratio"
+                if client_busy >= 90
+                else "the server"
+                if server_busy >= 85
+                else "neither process (latency, or other load on the machine)"
+            )
+            section.findings.append(
+                f"{workload}: watch_many @ {conc}: client process {client_busy:.0f} % busy, "
+                f"simulator {server_busy:.0f} % busy (medians over the rounds); the limit is "
+                f"{limit}."
+            )
+    for (workload, variant, conc), prof in profiles.items():
+        if variant == "bare":
+            continue
+        bare_layers = by_layer(profiles[(workload, "bare", 64)])
+        bare_total = sum(bare_layers.values()) or 1.0
         layers = by_layer(prof)
         total_t = sum(layers.values()) or 1.0
-        n = min(total, 5000)
         parts = [
-            f"{name} {1e6 * layers.get(name, 0.0) / n:.0f} us"
-            f" (bare {1e6 * bare_layers.get(name, 0.0) / n:.0f})"
+            f"{name} {1e6 * layers.get(name, 0.0) / prof_n:.0f} us"
+            f" (bare {1e6 * bare_layers.get(name, 0.0) / prof_n:.0f})"
             for name, _ in (*_LAYERS, ("other", ()))
             if layers.get(name, 0.0) / total_t >= 0.01
             or bare_layers.get(name, 0.0) / bare_total >= 0.01
         ]
         section.findings.append(
-            f"Where the engine's CPU goes @ {conc} (cProfile own time per request, by layer; "
-            "the bare loop @ 64 in brackets; cProfile inflates Python code): " + "; ".join(parts)
+            f"Where the CPU goes, {workload}: {variant} @ {conc} (cProfile own time per "
+            "request, by layer; the bare loop @ 64 in brackets; cProfile inflates Python "
+            "code): " + "; ".join(parts)
         )
         section.findings.append(
-            f"Hot spots in cmdprogress and anyio @ {conc} (own time share): "
-            + "; ".join(hot_in(prof, ("cmdprogress/", "anyio/")))
+            f"Hot spots in cmdprogress and anyio, {workload}: {variant} @ {conc} (own time "
+            "share): " + "; ".join(hot_in(prof, ("cmdprogress/", "anyio/")))
         )
     if out_dir is not None:
-        _dump_profiles(out_dir, profiles, bare_prof)
+        _dump_profiles(out_dir, profiles)
 
 
-def _dump_profiles(
-    out_dir: Path, profiles: dict[int, cProfile.Profile], bare: cProfile.Profile
-) -> None:
+def _dump_profiles(out_dir: Path, profiles: dict[tuple[str, str, int], cProfile.Profile]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    for conc, prof in profiles.items():
-        prof.dump_stats(str(out_dir / f"overhead-engine-{conc}.prof"))
-    bare.dump_stats(str(out_dir / "overhead-bare-64.prof"))
+    for (workload, variant, conc), prof in profiles.items():
+        prof.dump_stats(str(out_dir / f"overhead-{workload}-{variant}-{conc}.prof"))
 
 
-async def _main_async(quick: bool) -> None:  # pragma: no cover - manual use
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m benchmarks overhead``: run this part alone, rewrite only its section.
+
+    Options: ``--quick`` (a short run: 2,000 requests, 2 rounds), ``--requests N``,
+    ``--rounds N``, ``--out PATH`` (default ``benchmarks/RESULTS.md``).
+    """
+    import argparse
+    import sys
+    import time
+    from pathlib import Path
+
     from ._harness import machine_info
 
-    results = Results(machine_info(), "python -m benchmarks.overhead")
-    await run(results, quick=quick)
-    print(results.render())
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run this benchmark alone and print its section."""
-    import sys
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    asyncio.run(_main_async("--quick" in args))
+    here = Path(__file__).resolve().parent
+    p = argparse.ArgumentParser(prog="python -m benchmarks overhead", description=main.__doc__)
+    p.add_argument("--quick", action="store_true", help="a short run (2,000 requests, 2 rounds)")
+    p.add_argument("--requests", type=int, default=None, help="requests per run (20,000)")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (7)")
+    p.add_argument("--out", type=Path, default=here / "RESULTS.md")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    command = "python -m benchmarks overhead " + " ".join(sys.argv[1:] if argv is None else argv)
+    results = Results(machine_info(), command.strip())
+    started = time.perf_counter()
+    requests = args.requests or (2000 if args.quick else None)
+    rounds = args.rounds or (2 if args.quick else None)
+    asyncio.run(run(results, out_dir=here / ".out", requests=requests, rounds=rounds))
+    minutes = (time.perf_counter() - started) / 60
+    load = os.getloadavg()
+    results.sections[0].intro += (
+        f" Measured by `{results.command}` on {results.started:%Y-%m-%d %H:%M} UTC "
+        f"({minutes:.0f} min, load average {load[0]:.1f} / {load[1]:.1f} at the end), apart "
+        "from the other sections."
+    )
+    old = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+    if not old:
+        results.duration = minutes * 60
+        old = results.render()
+    args.out.write_text(merge_into(old, results), encoding="utf-8")
+    print(f"[overhead] wrote the section {TITLE!r} of {args.out}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -75,7 +75,7 @@ async def test_overhead_variants_send_exactly_the_requests_asked_for() -> None:
         assert sim.ids == list(range(1, 9))
         bare = await overhead.measure("bare", sim, server, 4, 120)
         client = await overhead.measure("get_progress", sim, server, 4, 120)
-        engine = await overhead.measure("engine", sim, server, 4, 120)
+        engine = await overhead.measure("watch_many", sim, server, 4, 120)
     assert bare.requests == client.requests == 120
     assert engine.requests >= 120
     assert bare.wall > 0
