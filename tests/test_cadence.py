@@ -228,3 +228,46 @@ def test_delay_always_within_interval_and_max_interval(
         delay = c.next_delay(policy, t, t + 0.01, old, new, rng)
         assert policy.interval <= delay <= policy.max_interval
         old = new
+
+
+def _bounds_by_definition(marks: list[float], nxt: float) -> tuple[float, float, float, float]:
+    """The pairwise bounds written as the module docstring states them (max / min)."""
+    lo, hi, pmin, pmax = -float("inf"), float("inf"), 0.0, float("inf")
+    triples = [marks[i : i + 3] for i in range(0, len(marks), 3)]
+    for (ki, ai, bi), (kj, aj, bj) in itertools.combinations(triples, 2):
+        p_lo, p_hi = (aj - bi) / (kj - ki), (bj - ai) / (kj - ki)
+        pmin, pmax = max(pmin, p_lo), min(pmax, p_hi)
+        lo, hi = max(lo, aj + (nxt - kj) * p_lo), min(hi, bj + (nxt - kj) * p_hi)
+    return lo, hi, pmin, pmax
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 3),
+            st.floats(0, 5, allow_nan=False),
+            st.floats(0, 2, allow_nan=False),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.integers(1, 3),
+)
+def test_the_fast_bounds_are_the_bounds_by_definition(
+    steps: list[tuple[int, float, float]], ahead: int
+) -> None:
+    """The hot-path ``_bounds`` (comparisons, no max/min calls) gives exactly the same floats."""
+    import array
+
+    from cmdprogress._cadence import _bounds
+
+    marks: list[float] = []
+    index, t = 0.0, 0.0
+    for gap, wait, width in steps:
+        index += gap
+        marks += [index, t + wait, t + wait + width]
+        t += wait + width
+    assert _bounds(array.array("d", marks), index + ahead) == _bounds_by_definition(
+        marks, index + ahead
+    )
