@@ -128,6 +128,16 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 
+@nox.session(python=PYTHON, name="bench-overhead")
+def bench_overhead(session: nox.Session) -> None:
+    """Only the overhead part, frozen and moving workloads (issue 13); rewrites only its section.
+
+    ``nox -s bench-overhead -- --quick`` is a short run (2,000 requests, 2 rounds).
+    """
+    _install(session, "bench")
+    session.run("python", "-m", "benchmarks", "overhead", *session.posargs)
+
+
 @nox.session(python=PYTHON, name="bench-pacing")
 def bench_pacing(session: nox.Session) -> None:
     """Only the pacing benchmarks (issue 11); rewrites only their section of RESULTS.md.

@@ -1,16 +1,26 @@
 """Overhead against raw aiohttp: the same requests through a bare loop, get_progress, the engine.
 
-One simulator process serves commands frozen mid-run (nothing ever changes,
-so every variant sends exactly the requests asked for). For concurrency 16 and
-64, interleaved over several rounds, each variant sends ``requests`` progress
-requests after a warm-up:
+Two workloads, each served by its own simulator process (256 commands):
+
+- *frozen*: commands frozen mid-run; every answer is identical to the previous
+  one, so the engine skips decoding (body digest) and delivers nothing;
+- *moving*: every answer differs from the previous one for the same id
+  (``benchmarks/_simserver.py moving``): each poll is decoded, compared and
+  delivered, and the consumer drains every snapshot (issue 13).
+
+For concurrency 16 and 64, interleaved over several rounds, each variant sends
+``requests`` progress requests after a warm-up:
 
 - ``bare``: one ``aiohttp.ClientSession``, ``concurrency`` workers doing GET,
   read, ``json.loads``: the HTTP limit of this client process;
 - ``get_progress``: ``concurrency`` workers calling ``client.get_progress``;
-- ``engine``: ``client.watch_many`` over the commands with a policy that
+- ``watch_many``: ``client.watch_many`` over the commands with a policy that
   polls as fast as it allows (interval 1 us, no back-off), ``max_concurrency``
-  set to the concurrency; it is stopped after ``requests`` requests.
+  set to the concurrency, a consumer reading every snapshot; it is stopped
+  after ``requests`` requests.
+
+``python -m benchmarks overhead [--quick] [--requests N] [--rounds N]`` runs
+this part alone and rewrites only its section (and target rows) of ``RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -358,6 +368,87 @@ def cumulative_by_module(profile: cProfile.Profile, limit: int = 8) -> list[str]
     return [f"`{name}` {100 * t / total:.0f} %" for name, t in rows]
 
 
+def component_costs(n: int = 20_000) -> dict[str, float]:
+    """CPU microseconds per call of each step a moving poll adds, timed in this process.
+
+    The same answer bodies the moving simulator sends (200 successive ones of a
+    command), each step alone in a loop, best of 5: what the bare loop pays
+    (``json.loads``) next to what ``get_progress`` and ``watch_many`` pay on top.
+    """
+    import hashlib
+    import random
+    import time
+
+    from cmdprogress import PollPolicy
+    from cmdprogress._cadence import Cadence
+    from cmdprogress._convert import _loads, decode_progress
+    from cmdprogress._mailbox import _Inbox
+    from cmdprogress.testing._timeline import encode_snapshot
+
+    from ._simserver import moving_timeline
+
+    snaps = moving_timeline().snapshots[1:201]
+    bodies = [encode_snapshot(s, style="snake", wire_id=7) for s in snaps]
+    decoded = [decode_progress(7, b) for b in bodies]
+    policy = PollPolicy(interval=1e-6, max_interval=1e-6, backoff=1.0, jitter=0.0)
+
+    def loads_stdlib(k: int) -> None:
+        for i in range(k):
+            json.loads(bodies[i % 200])
+
+    def loads_fast(k: int) -> None:
+        for i in range(k):
+            _loads(bodies[i % 200])
+
+    def decode(k: int) -> None:
+        for i in range(k):
+            decode_progress(7, bodies[i % 200])
+
+    def digest(k: int) -> None:
+        for i in range(k):
+            hashlib.blake2b(bodies[i % 200], digest_size=16).digest()
+
+    def compare(k: int) -> None:
+        for i in range(k):
+            _ = decoded[i % 200] != decoded[(i + 1) % 200]
+
+    def cadence(k: int) -> None:
+        c, rng, jitter = Cadence(), random.Random(1), random.Random(2)
+        now, old = 0.0, None
+        for i in range(k):
+            sent, now = now, now + jitter.uniform(0.002, 0.02)  # answers 2-20 ms apart
+            new = decoded[i % 200]
+            c.next_delay(policy, sent, now, old, new, rng)
+            old = new
+
+    def mailbox(k: int) -> None:
+        inbox = _Inbox()
+        inbox.active.add(7)
+        inbox.last[7] = None
+        for i in range(k):
+            inbox.deliver(7, decoded[i % 200])
+            inbox.pop()
+
+    steps = {
+        "json.loads (bare)": loads_stdlib,
+        "the client's JSON parser": loads_fast,
+        "decode_progress (parse + structure + snapshot)": decode,
+        "body digest (blake2b)": digest,
+        "change detection (snapshot !=)": compare,
+        "Cadence.next_delay (a change)": cadence,
+        "mailbox deliver + pop": mailbox,
+    }
+    out = {}
+    for name, fn in steps.items():
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.process_time()
+            fn(n)
+            best = min(best, time.process_time() - t0)
+        out[name] = 1e6 * best / n
+    return out
+
+
 TITLE = "1. Overhead against raw aiohttp"
 WORKLOADS = ("frozen", "moving")
 _TARGETS = {
@@ -533,6 +624,31 @@ async def run(
         section.findings.append(
             f"Hot spots in cmdprogress and anyio, {workload}: {variant} @ {conc} (own time "
             "share): " + "; ".join(hot_in(prof, ("cmdprogress/", "anyio/")))
+        )
+    costs = component_costs(5_000 if quick else 20_000)
+    section.text(
+        "CPU per call of the steps a moving poll adds, each timed alone in the benchmark "
+        "process on the moving simulator's bodies (best of 5):"
+    )
+    section.table(["step", "CPU us per call"], [[k, fmt(v)] for k, v in costs.items()])
+    section.raw["component_us"] = costs
+    for conc in concurrencies:
+        base = _median_run(runs[("moving", "bare", conc)])
+        gp = _median_run(runs[("moving", "get_progress", conc)])
+        wm = _median_run(runs[("moving", "watch_many", conc)])
+        extra = costs["decode_progress (parse + structure + snapshot)"]
+        extra -= costs["json.loads (bare)"]
+        section.findings.append(
+            f"moving @ {conc}: over bare, get_progress adds {gp.cpu_us - base.cpu_us:+.0f} us "
+            f"per request and watch_many {wm.cpu_us - base.cpu_us:+.0f} us. Decoding accounts "
+            f"for {extra:+.1f} us "
+            "of it (decode_progress less the bare loop's json.loads); watch_many adds the "
+            f"digest ({costs['body digest (blake2b)']:.1f} us), change detection "
+            f"({costs['change detection (snapshot !=)']:.1f} us), the cadence "
+            f"({costs['Cadence.next_delay (a change)']:.1f} us) and the mailbox "
+            f"({costs['mailbox deliver + pop']:.1f} us) per snapshot; the rest is the "
+            "transport's request path and the engine's worker and the consumer's wake-up "
+            "(asyncio), see the layers above."
         )
     if out_dir is not None:
         _dump_profiles(out_dir, profiles)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 import pytest
@@ -159,3 +160,42 @@ def test_the_frontier_plots_are_written_beside_the_results(tmp_path: Path) -> No
     written = freshness.plot([*fixed, *ours], points, {"x": 9.0}, tmp_path / "new")
     assert [p.name for p in written] == ["freshness_lag.png", "freshness_terminal.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in written)
+
+
+def test_a_run_of_the_overhead_part_alone_rewrites_only_its_section() -> None:
+    """Other sections and target rows stay; the overhead section and its rows are replaced."""
+    old = Results({"Python": "3.11"}, "python -m benchmarks")
+    old.headline("engine throughput vs bare aiohttp @ 16", "0.97x", ">= 0.9x", True)
+    old.headline("pacing settles", "3 s", "<= 5 s", True)
+    old.section("overhead", overhead.TITLE).text("old overhead figures")
+    old.section("pacing", "8. Pacing").text("pacing figures")
+    new = Results({"Python": "3.11"}, "python -m benchmarks overhead")
+    new.headline("watch_many throughput vs bare aiohttp, moving @ 16", "0.9x", ">= 0.9x", True)
+    new.section("overhead", overhead.TITLE).text("new overhead figures")
+    text = overhead.merge_into(old.render(), new)
+    assert "old overhead figures" not in text
+    assert text.index("new overhead figures") < text.index("pacing figures")
+    cells = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ")]
+    assert [c for c in cells if c not in ("|", "| Target", "| Python")] == [
+        "| watch_many throughput vs bare aiohttp, moving @ 16",
+        "| pacing settles",
+    ]
+    assert overhead.merge_into(text, new) == text  # idempotent
+
+
+@pytest.mark.anyio
+async def test_the_moving_simulator_answers_news_on_every_request() -> None:
+    """Each answer for an id differs from the one before; the consumer gets one per poll."""
+    import aiohttp
+
+    with start_sim("moving", "--commands", "2") as (server, sim):
+        url = sim.url + overhead.PATH.format(sim.ids[0])
+        async with aiohttp.ClientSession() as session:
+            bodies = []
+            for _ in range(5):
+                async with session.get(url) as resp:
+                    bodies.append(await resp.read())
+        assert all(a != b for a, b in itertools.pairwise(bodies))
+        run = await overhead.measure("watch_many", sim, server, 2, 60)
+    # Every poll is news; only a consumer lagging behind would see two coalesced.
+    assert run.delivered > run.requests // 2
