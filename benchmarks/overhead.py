@@ -43,7 +43,7 @@ from ._results import Results, fmt, ratio
 from ._sim import SimInfo, start_sim
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
 
 PATH = "/web/v1/common/command/{}/progress"
@@ -317,6 +317,48 @@ def by_layer(profile: cProfile.Profile) -> dict[str, float]:
     return out
 
 
+_MODULES = ("_http", "_client", "_convert", "_watch", "_cadence", "_pacing", "_models")
+
+
+def by_module(profile: cProfile.Profile, requests: int) -> dict[str, float]:
+    """cmdprogress's own time per request, in microseconds, per module (largest first)."""
+    stats = pstats.Stats(profile, stream=io.StringIO())
+    entries = stats.stats  # type: ignore[attr-defined]
+    out: dict[str, float] = {}
+    for (filename, _, func), (_, _, tottime, _, _) in entries.items():
+        if "cattrs generated" in filename or func.startswith("structure_"):
+            name = "_convert"
+        elif "cmdprogress/" in filename:
+            name = filename.rsplit("/", 1)[-1].removesuffix(".py")
+        else:
+            continue
+        if name not in _MODULES:
+            name = "other"
+        out[name] = out.get(name, 0.0) + 1e6 * tottime / requests
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+@contextlib.contextmanager
+def count_wakes() -> Iterator[list[int]]:
+    """Count the times a watcher's consumer, waiting, is woken by a new item."""
+    from cmdprogress._watch import _Inbox
+
+    counter = [0]
+    original = _Inbox._wake
+
+    def wake(inbox: _Inbox) -> None:
+        waiter = inbox.waiter
+        if waiter is not None and not waiter.done():
+            counter[0] += 1
+        original(inbox)
+
+    _Inbox._wake = wake  # type: ignore[method-assign]
+    try:
+        yield counter
+    finally:
+        _Inbox._wake = original  # type: ignore[method-assign]
+
+
 def hot_in(profile: cProfile.Profile, prefixes: tuple[str, ...], limit: int = 8) -> list[str]:
     """The functions of ``prefixes`` modules with the most cumulative time per call site."""
     stats = pstats.Stats(profile, stream=io.StringIO())
@@ -492,6 +534,7 @@ async def run(
     runs: dict[tuple[str, str, int], list[Run]] = {}
     profiles: dict[tuple[str, str, int], cProfile.Profile] = {}
     delivered: dict[tuple[str, int], list[float]] = {}
+    wakes: dict[tuple[str, int], float] = {}
     for workload in WORKLOADS:
         with start_sim(workload, "--commands", "256") as (server, sim):
             for _ in range(rounds):
@@ -508,6 +551,11 @@ async def run(
                 prof = cProfile.Profile()
                 await measure(variant, sim, server, 64, prof_n, prof)
                 profiles[(workload, variant, 64)] = prof
+            # How often the consumer is woken per snapshot (outside the figures too).
+            for conc in concurrencies:
+                with count_wakes() as woken:
+                    r = await measure("watch_many", sim, server, conc, prof_n)
+                wakes[(workload, conc)] = woken[0] / max(1, r.delivered)
             if workload == "frozen":
                 prof = cProfile.Profile()
                 await measure("watch_many", sim, server, 16, prof_n, prof)
@@ -574,6 +622,13 @@ async def run(
             f"{workload} @ {conc}: watch_many handed its consumer "
             f"{statistics.median(shares):.2f} snapshots per request (median over the rounds)."
         )
+    for (workload, conc), per in wakes.items():
+        if workload == "moving":
+            section.findings.append(
+                f"moving @ {conc}: the consumer was woken {per:.2f} times per snapshot (one "
+                "wake-up takes every snapshot queued by then); no listener was registered, so "
+                "the engine emitted no WatchEvent."
+            )
     # What limits the figures: where the engine's CPU goes, and whether the server is saturated.
     busy = max(100 * r.server_cpu / r.wall for rs in runs.values() for r in rs)
     section.findings.append(
@@ -620,6 +675,11 @@ async def run(
             f"Where the CPU goes, {workload}: {variant} @ {conc} (cProfile own time per "
             "request, by layer; the bare loop @ 64 in brackets; cProfile inflates Python "
             "code): " + "; ".join(parts)
+        )
+        section.findings.append(
+            f"cmdprogress's own time per request by module, {workload}: {variant} @ {conc} "
+            "(cProfile, generated cattrs functions under _convert): "
+            + "; ".join(f"{name} {us:.1f} us" for name, us in by_module(prof, prof_n).items())
         )
         section.findings.append(
             f"Hot spots in cmdprogress and anyio, {workload}: {variant} @ {conc} (own time "
