@@ -40,11 +40,10 @@ from typing import TYPE_CHECKING
 import attrs
 
 from cmdprogress.testing import ManagerSimulator, Timeline, Workload
+from cmdprogress.testing._commands import CommandStore
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-    from aiohttp import web
 
 
 def arrivals(count: int, seed: int, spread: float) -> list[float]:
@@ -112,21 +111,28 @@ def moving_timeline() -> Timeline:
     return attrs.evolve(base, snapshots=(base.snapshots[0], *moving, base.snapshots[-1]))
 
 
+class _MovingStore(CommandStore):
+    """The simulator's commands, each moving one snapshot on once its body was read."""
+
+    def body_now(self, command_id: int | None) -> bytes | None:
+        body = super().body_now(command_id)
+        if body is not None:
+            cmd = self.get(command_id)  # type: ignore[arg-type]  # known: a body came
+            cmd.forced = cmd.forced % MOVING_STEPS + 1
+        return body
+
+
 class MovingSimulator(ManagerSimulator):
     """The simulator, with each progress answer moving its command one snapshot on.
 
-    A benchmark-only hook on the simulator's progress handler: the answer is the
+    A benchmark-only hook on the simulator's command store: the answer is the
     current snapshot as always, then the command's forced index (what
     ``advance()`` sets) goes to the next moving snapshot, cycling within them.
     """
 
-    async def _handle_progress(self, request: web.Request) -> web.StreamResponse:
-        resp = await super()._handle_progress(request)
-        raw = request.match_info["cid"]
-        cmd = self._commands.get(int(raw)) if raw.isdigit() else None
-        if cmd is not None:
-            cmd.forced = cmd.forced % MOVING_STEPS + 1
-        return resp
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self._commands = _MovingStore(self, self._activity.notify)
 
 
 def _write_json(path: str, data: object) -> None:
