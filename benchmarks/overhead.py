@@ -358,7 +358,7 @@ def by_module(profile: cProfile.Profile, requests: int) -> dict[str, float]:
 @contextlib.contextmanager
 def count_wakes() -> Iterator[list[int]]:
     """Count the times a watcher's consumer, waiting, is woken by a new item."""
-    from cmdprogress._watch import _Inbox
+    from cmdprogress._mailbox import _Inbox
 
     counter = [0]
     original = _Inbox._wake
