@@ -270,6 +270,17 @@ class Login:
         """Origins a redirect may lead to besides the Manager (the CAS server)."""
         return self._origins
 
+    def cool_down_left(self) -> float:
+        """Seconds until a new login attempt may start (0: none is held back).
+
+        A caller retrying after a failed login sleeps at least this long: a
+        retry inside the cool-down would only get a copy of the same failure
+        and use up one of its attempts.
+        """
+        if self._last_error is None:
+            return 0.0
+        return max(0.0, self._retry_at - asyncio.get_running_loop().time())
+
     async def login(self, seen_generation: int) -> None:
         """Log in, unless another request already did since ``seen_generation``.
 

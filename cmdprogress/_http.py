@@ -231,6 +231,9 @@ class SessionKeeper(Protocol):
     def origins(self) -> frozenset[tuple[str, str, int | None]]:
         """Origins a redirect may lead to while logging in (the CAS server)."""
 
+    def cool_down_left(self) -> float:
+        """Seconds until a new login attempt may start after a failed one (0: now)."""
+
 
 _EXPIRED: Final = object()
 
@@ -761,6 +764,11 @@ class Transport:
                         continue
                 self.stats.retries += 1
                 delay = self.retry.delay(tries, retry_after)
+                if keeper is not None:
+                    # After a failed login the next try must log in, and no attempt
+                    # starts before the shared cool-down ends: wait for its end, or
+                    # the try would fail at once with a copy of the same error.
+                    delay = max(delay, keeper.cool_down_left())
                 # Routine for a library (counted on stats.retries): DEBUG. What the
                 # user must act on is raised when the retries are used up.
                 logger.debug(
