@@ -27,6 +27,7 @@ import attrs
 from yarl import URL
 
 from ._http import _SENT_UNDER, Answer, _origin, _reason, _retry_after, safe_url
+from ._retry import THROTTLE_STATUS, TRANSIENT_STATUS, backoff_ceiling
 from .exceptions import (
     AccountLockedError,
     AuthenticationError,
@@ -366,7 +367,7 @@ class Login:
         """Share ``error`` for a cool-down: no new attempt until it ends."""
         retry = self._transport.retry
         self._failed_attempts += 1
-        pause = min(retry.max_backoff, retry.backoff * 2.0 ** min(self._failed_attempts - 1, 60))
+        pause = backoff_ceiling(self._failed_attempts, retry)
         retry_after = getattr(error, "retry_after", None)
         if isinstance(retry_after, float | int):
             pause = max(pause, min(float(retry_after), retry.max_retry_after))
@@ -397,7 +398,7 @@ class Login:
 
     def _after_password(self, answer: Answer) -> None:
         """A refusal (429/503) did not look at the password: it does not count."""
-        if answer.status in (429, 503):
+        if answer.status in THROTTLE_STATUS:
             self.doubtful_sends -= 1
 
     def _take_token(self, answer: Answer) -> None:
@@ -427,7 +428,7 @@ class Login:
             "is reachable from here",
             url=error.url,
         )
-        unreachable.request_sent = getattr(error, "request_sent", True)  # type: ignore[attr-defined]
+        unreachable.request_sent = error.request_sent
         return unreachable
 
     async def _cas_login(self, auth: CASAuth) -> None:
@@ -540,10 +541,10 @@ class Login:
 
     def _check_status(self, answer: Answer, what: str) -> None:
         status = answer.status
-        if status in (429, 500, 502, 503, 504):
+        if status in TRANSIENT_STATUS:
             # Transient: shared for a cool-down, then the caller's retry policy applies.
             retry_after = _retry_after(answer.headers)
-            if status in (429, 503):
+            if status in THROTTLE_STATUS:
                 # The same pacing as every other request: the whole client waits.
                 self._stats.throttled += 1
                 self._transport.pacer.on_throttle(retry_after)
@@ -554,7 +555,7 @@ class Login:
                 body=answer.body,
                 retry_after=retry_after,
             )
-            error.request_sent = False  # type: ignore[attr-defined]
+            error.request_sent = False
             raise error
 
     def _classify(self, answer: Answer, where: str, auth: CASAuth | BasicAuth) -> None:

@@ -22,7 +22,6 @@ import contextlib
 import email.utils
 import logging
 import math
-import random
 import re
 import ssl as ssl_module
 import time
@@ -35,13 +34,13 @@ import attrs
 from aiohttp.http_exceptions import ContentEncodingError
 from yarl import URL
 
+from ._retry import THROTTLE_STATUS, TRANSIENT_STATUS, RetryPolicy, _number, may_retry
 from .exceptions import (
     AuthenticationError,
     ClientClosedError,
     CmdProgressError,
     ConnectError,
     HTTPStatusError,
-    InvalidArgumentError,
     ProtocolError,
     RedirectError,
     RequestTimeoutError,
@@ -59,13 +58,11 @@ if TYPE_CHECKING:
     from ._pacing import Pacer
     from ._stats import ClientStats
 
-__all__ = ["Answer", "RetryPolicy", "Timeouts", "Transport", "safe_url"]
+__all__ = ["Answer", "Timeouts", "Transport", "safe_url"]
 
 logger = logging.getLogger("cmdprogress.http")
 
 _DEBUG: Final = logging.DEBUG
-_RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
-_THROTTLE_STATUSES: Final = frozenset({429, 503})
 # Re-logins one request may cause before its session counts as refused.
 _MAX_EXPIRIES_PER_REQUEST = 3
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
@@ -87,66 +84,6 @@ def safe_url(url: URL | str) -> str:
     """
     u = URL(url) if isinstance(url, str) else url
     return str(u.with_user(None).with_query(None).with_fragment(None))
-
-
-def _number(name: str, value: object, *, allow_zero: bool, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidArgumentError(
-            name, f"expected a number of seconds, got {type(value).__name__}"
-        )
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        kind = "a non-negative" if allow_zero else "a positive"
-        raise InvalidArgumentError(name, f"must be {kind} finite number, got {value!r}")
-
-
-@attrs.frozen
-class RetryPolicy:
-    """How transient failures are retried: capped exponential backoff with full jitter.
-
-    Retried: connection errors, timeouts, broken bodies and the answers 429,
-    500, 502, 503 and 504.  ``attempts`` counts the first try, so ``attempts=1``
-    turns retries off.  Before try *n* + 1 the client sleeps a random time
-    between 0 and ``min(max_backoff, backoff * 2 ** (n - 1))`` seconds, or
-    what the Manager's ``Retry-After`` asked for, capped at ``max_retry_after``.
-    Start/stop/save are not idempotent: they are retried only when the
-    request surely was not processed (connection refused, 429, 503).
-
-    >>> RetryPolicy(attempts=6, backoff=0.2).max_backoff
-    10.0
-    """
-
-    attempts: int = 4
-    backoff: float = 0.5
-    max_backoff: float = 10.0
-    max_retry_after: float = 60.0
-
-    def __attrs_post_init__(self) -> None:
-        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
-            raise InvalidArgumentError("attempts", "expected an int (1 turns retries off)")
-        if not 1 <= self.attempts <= 100:
-            raise InvalidArgumentError(
-                "attempts", f"must be between 1 and 100, got {self.attempts!r}"
-            )
-        _number("backoff", self.backoff, allow_zero=True)
-        _number("max_backoff", self.max_backoff, allow_zero=True)
-        if self.max_backoff < self.backoff:
-            raise InvalidArgumentError(
-                "max_backoff", f"must be >= backoff ({self.max_backoff!r} < {self.backoff!r})"
-            )
-        _number("max_retry_after", self.max_retry_after, allow_zero=True)
-
-    def delay(self, retry: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number ``retry`` (1 for the first retry).
-
-        >>> RetryPolicy().delay(1, retry_after=120.0)
-        60.0
-        """
-        if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
-        ceiling = min(self.max_backoff, self.backoff * 2.0 ** min(retry - 1, 60))
-        return random.uniform(0.0, ceiling)
 
 
 @attrs.frozen
@@ -696,9 +633,7 @@ class Transport:
                         _SENT_UNDER.reset(token)
                 except (ConnectError, RequestTimeoutError, HTTPStatusError) as e:
                     # HTTPStatusError comes only from a login step that met a 5xx/429.
-                    if tries >= attempts or not (
-                        idempotent or not getattr(e, "request_sent", True)
-                    ):
+                    if tries >= attempts or not may_retry(e, idempotent=idempotent):
                         raise
                     failure = str(e)
                     if isinstance(e, HTTPStatusError):
@@ -716,15 +651,15 @@ class Transport:
                             expired = True
                         elif status == 401:
                             expired = True
-                        elif status in _RETRY_STATUSES:
+                        elif status in TRANSIENT_STATUS:
                             retry_after = _retry_after(answer.headers)
-                            if status in _THROTTLE_STATUSES:
+                            if status in THROTTLE_STATUS:
                                 self.stats.throttled += 1
                                 self.pacer.on_throttle(retry_after, answer.ticket)
-                                may_retry = retry_throttled
+                                retry_allowed = retry_throttled
                             else:
-                                may_retry = idempotent
-                            if tries >= attempts or not may_retry:
+                                retry_allowed = idempotent
+                            if tries >= attempts or not retry_allowed:
                                 raise self._status_error(
                                     method, answer, command_id, progress, tries, retry_after
                                 )
@@ -816,10 +751,10 @@ class Transport:
                 body=answer.body,
                 command_id=command_id,
             )
-        if status in _RETRY_STATUSES:
+        if status in TRANSIENT_STATUS:
             what = f"after {tries} attempt{'s' if tries > 1 else ''}; " + (
                 "the Manager is overloaded or down, try again later"
-                if tries > 1 or status in _THROTTLE_STATUSES
+                if tries > 1 or status in THROTTLE_STATUS
                 else "not retried (the request may have been processed)"
             )
         elif status == 403:
@@ -878,7 +813,7 @@ def _map_error(
             "and that the Manager is reachable",
             url=safe_url(url),
         )
-        err.request_sent = False  # type: ignore[attr-defined]
+        err.request_sent = False
         return err
     if isinstance(e, TimeoutError | aiohttp.ServerTimeoutError):
         return RequestTimeoutError(
