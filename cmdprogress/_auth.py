@@ -146,6 +146,7 @@ class Login:
         self._last_error: Exception | None = None
         self._retry_at = 0.0
         self._failed_attempts = 0  # transient failures in a row
+        self._cool_downs = 0  # transient failures so far: the number of the last cool-down
         # Password sends since the last success whose outcome was a failure or unknown.
         self.doubtful_sends = 0
         # CAS accepted the credentials, but the Manager's login check has not
@@ -172,22 +173,28 @@ class Login:
         """Origins a redirect may lead to besides the Manager (the CAS server)."""
         return self._origins
 
-    def cool_down_left(self) -> float:
-        """Seconds until a new login attempt may start (0: none is held back).
+    def cool_down(self) -> tuple[float, int]:
+        """Seconds until a new login attempt may start (0: none is held back), and
+        the number of that cool-down (one per transient failure).
 
-        A caller retrying after a failed login sleeps at least this long: a
-        retry inside the cool-down would only get a copy of the same failure
-        and use up one of its attempts.
+        A caller retrying after a failed login sleeps at least this long, then
+        passes the number to :meth:`login`: a retry inside the cool-down would
+        only get a copy of the same failure and use up one of its attempts.
         """
         if self._last_error is None:
-            return 0.0
-        return max(0.0, self._retry_at - asyncio.get_running_loop().time())
+            return 0.0, 0
+        left = self._retry_at - asyncio.get_running_loop().time()
+        return max(0.0, left), self._cool_downs
 
-    async def login(self, seen_generation: int) -> None:
+    async def login(self, seen_generation: int, waited_out: int = 0) -> None:
         """Log in, unless another request already did since ``seen_generation``.
 
         Joins the attempt in progress if there is one; raises a copy of its
-        failure, or of the last transient failure during its cool-down.
+        failure, or of the last transient failure during its cool-down.  A
+        caller that slept through the current cool-down (``waited_out`` is its
+        number) may start the next attempt even if the loop's clock, coarser
+        than its timers (uvloop counts milliseconds), still shows a little of
+        it left.
         """
         if self._failure is not None:
             raise _again(self._failure)
@@ -196,7 +203,11 @@ class Login:
             if self.generation != seen_generation and self._last_error is None:
                 return
             loop = asyncio.get_running_loop()
-            if self._last_error is not None and loop.time() < self._retry_at:
+            if (
+                self._last_error is not None
+                and loop.time() < self._retry_at
+                and waited_out != self._cool_downs
+            ):
                 raise _again(self._last_error)
             # A context of its own: the attempt is no request of any caller.
             context = contextvars.copy_context()
@@ -268,6 +279,7 @@ class Login:
         """Share ``error`` for a cool-down: no new attempt until it ends."""
         retry = self._transport.retry
         self._failed_attempts += 1
+        self._cool_downs += 1
         pause = backoff_ceiling(self._failed_attempts, retry)
         retry_after = getattr(error, "retry_after", None)
         if isinstance(retry_after, float | int):

@@ -125,14 +125,19 @@ class SessionKeeper(Protocol):
     def required(self) -> bool:
         """True when requests need a login first."""
 
-    async def login(self, seen_generation: int) -> None:
-        """Log in unless another request already did since ``seen_generation``."""
+    async def login(self, seen_generation: int, waited_out: int = 0) -> None:
+        """Log in unless another request already did since ``seen_generation``.
+
+        ``waited_out``: the cool-down (numbered by :meth:`cool_down`) the caller
+        slept through before this retry.
+        """
 
     def origins(self) -> frozenset[tuple[str, str, int | None]]:
         """Origins a redirect may lead to while logging in (the CAS server)."""
 
-    def cool_down_left(self) -> float:
-        """Seconds until a new login attempt may start after a failed one (0: now)."""
+    def cool_down(self) -> tuple[float, int]:
+        """Seconds until a new login attempt may start after a failed one (0: now), and
+        the number of that cool-down."""
 
 
 # The login generation the current task's request was sent under (None: a login

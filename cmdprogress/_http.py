@@ -117,6 +117,7 @@ class Transport(Exchanger):
         try:
             keeper = self._keeper
             expiries = 0  # session expiries met by this request
+            waited_out = 0  # the login cool-down slept through before this try
             force_login = False
             generation = 0
             extra: Mapping[str, str] | None = None
@@ -126,7 +127,9 @@ class Transport(Exchanger):
                 try:
                     if keeper is not None:
                         if force_login or keeper.required:
-                            await keeper.login(generation if force_login else keeper.generation)
+                            await keeper.login(
+                                generation if force_login else keeper.generation, waited_out
+                            )
                             force_login = False
                         generation = keeper.generation
                         extra = keeper.request_headers
@@ -187,7 +190,9 @@ class Transport(Exchanger):
                         force_login = True
                         tries -= 1  # a re-login does not use up a retry
                         continue
-                await self._before_retry(tries, retry_after, failure, method, url, command_id)
+                waited_out = await self._before_retry(
+                    tries, retry_after, failure, method, url, command_id
+                )
         except asyncio.CancelledError:
             self.stats.cancelled += 1  # the caller gave up: not an error of the request
             raise
@@ -252,16 +257,21 @@ class Transport(Exchanger):
         method: str,
         url: URL,
         command_id: int | None,
-    ) -> None:
-        """Sleep before retry number ``tries``: the backoff, or the ``Retry-After`` asked."""
+    ) -> int:
+        """Sleep before retry number ``tries``: the backoff, or the ``Retry-After`` asked.
+
+        Returns the number of the login cool-down slept through (0: none).
+        """
         self.stats.retries += 1
         delay = self.retry.delay(tries, retry_after)
         keeper = self._keeper
+        waited_out = 0
         if keeper is not None:
             # After a failed login the next try must log in, and no attempt
             # starts before the shared cool-down ends: wait for its end, or
             # the try would fail at once with a copy of the same error.
-            delay = max(delay, keeper.cool_down_left())
+            left, waited_out = keeper.cool_down()
+            delay = max(delay, left)
         # Routine for a library (counted on stats.retries): DEBUG. What the
         # user must act on is raised when the retries are used up.
         logger.debug(
@@ -275,6 +285,7 @@ class Transport(Exchanger):
             delay,
         )
         await self._sleep(delay, method, url)
+        return waited_out
 
     def _status_error(
         self,
