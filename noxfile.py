@@ -83,16 +83,6 @@ def compat(session: nox.Session, env: str) -> None:
         options = ["-o", "asyncio_default_fixture_loop_scope=function"]
     else:
         tests, options = COMPAT_TESTS, []
-    if env == "uvloop":
-        # KNOWN BUG, left out until the login cool-down is fixed: after a transient
-        # login failure the cool-down outlasts the retry delay (full jitter below it),
-        # and on uvloop's millisecond clock the retries all land inside it: one 503
-        # on the Basic login fails the call. To see it: CMDPROGRESS_TEST_LOOP=uvloop
-        # pytest tests/test_auth.py -k transient (in this session's virtualenv).
-        options = [
-            "--deselect=tests/test_auth.py::test_transient_error_during_cas_login_is_retried",
-            "--deselect=tests/test_auth.py::test_transient_error_during_basic_login_is_retried",
-        ]
     loop = "uvloop" if env == "uvloop" else ""
     session.run(
         "pytest",

@@ -15,9 +15,10 @@ from ._auth import BasicAuth, CASAuth
 from ._client import Client
 from ._convert import progress_from_dict, progress_to_dict
 from ._events import WatchEvent, WatchStats
-from ._http import RetryPolicy, Timeouts
+from ._http import Timeouts
 from ._models import CommandProgress, CommandState, FailedEntity, Step
 from ._policy import PollPolicy
+from ._retry import RetryPolicy
 from ._stats import ClientStats
 from ._watcher import Watcher
 from .exceptions import CommandFailed

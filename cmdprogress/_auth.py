@@ -1,14 +1,14 @@
 """Logging in to the Manager: CAS, HTTP Basic, and the single-flight (re-)login.
 
-:class:`CASAuth` and :class:`BasicAuth` are the credential values a user hands
-to :class:`~cmdprogress.Client`.  :class:`Login` (internal) performs the login
-for one open client: one attempt at a time in a task of its own whatever the
-number of requests that need it (its outcome shared by all of them), a
-re-login only when no other request did one since the session expired, a
-transient failure shared for a cool-down, a refused login remembered so that
-later calls fail fast, and a budget of password sends whose outcome was a
-failure or unknown kept below the Manager's lockout (five wrong passwords in a
-row lock the account).
+:class:`CASAuth` and :class:`BasicAuth` (``_credentials.py``) are the
+credentials a user hands to :class:`~cmdprogress.Client`.  :class:`Login`
+(internal) performs the login for one open client: one attempt at a time in
+a task of its own whatever the number of requests that need it (its outcome
+shared by all of them), a re-login only when no other request did one since
+the session expired, a transient failure shared for a cool-down, a refused
+login remembered so that later calls fail fast, and a budget of password
+sends whose outcome was a failure or unknown kept below the Manager's lockout
+(five wrong passwords in a row lock the account).
 """
 
 from __future__ import annotations
@@ -23,17 +23,17 @@ import logging
 import re
 from typing import TYPE_CHECKING, Final, TypeVar
 
-import attrs
 from yarl import URL
 
-from ._http import _SENT_UNDER, Answer, _origin, _reason, _retry_after, safe_url
+from ._credentials import CAS_PORT, BasicAuth, CASAuth, parse_http_url
+from ._http import _SENT_UNDER, Answer, Request, _origin, _reason, _retry_after, safe_url
+from ._retry import THROTTLE_STATUS, TRANSIENT_STATUS, backoff_ceiling
 from .exceptions import (
     AccountLockedError,
     AuthenticationError,
     ClientClosedError,
     ConnectError,
     HTTPStatusError,
-    InvalidArgumentError,
     LoginAttemptsExhaustedError,
     LoginRejectedError,
     PasswordChangeRequiredError,
@@ -48,11 +48,10 @@ if TYPE_CHECKING:
     from ._http import Transport
     from ._stats import ClientStats
 
-__all__ = ["BasicAuth", "CASAuth", "Login", "parse_http_url"]
+__all__ = ["CAS_PORT", "BasicAuth", "CASAuth", "Login", "parse_http_url"]
 
 logger = logging.getLogger("cmdprogress.auth")
 
-CAS_PORT: Final = 20009
 # Password sends in a row that may fail or go unanswered: one less than the
 # Manager's lockout threshold (five wrong passwords lock the account).
 _PASSWORD_BUDGET: Final = 4
@@ -72,103 +71,6 @@ _REJECTED: Final = re.compile(
 _LOCKED: Final = re.compile(rb"\b(?:account|user)\b[^<]{0,80}\blocked\b", re.IGNORECASE)
 _CHANGE_PASSWORD: Final = re.compile(rb"modify_password\.html", re.IGNORECASE)
 _SUCCESS: Final = re.compile(rb"Log In Successful", re.IGNORECASE)
-_USERINFO: Final = re.compile(r"[^\s/?#@]+@")
-
-
-def _shown(value: str) -> str:
-    """``repr`` of a refused URL with any user info masked: it may hold a password."""
-    return repr(_USERINFO.sub("***@", value))
-
-
-def parse_http_url(name: str, value: object) -> URL:
-    """Parse an http(s) URL with a host, no credentials, no query; ``InvalidArgumentError``."""
-    if isinstance(value, URL):
-        url = value
-    elif isinstance(value, str):
-        try:
-            url = URL(value.strip())
-        except (ValueError, TypeError) as e:
-            raise InvalidArgumentError(name, f"{_shown(value)} is not a URL ({e})") from None
-    else:
-        raise InvalidArgumentError(name, f"expected a URL string, got {type(value).__name__}")
-    try:
-        scheme, host, port = url.scheme, url.host, url.port
-    except ValueError as e:
-        raise InvalidArgumentError(name, f"{_shown(str(url))} is not a valid URL ({e})") from None
-    if scheme not in ("http", "https") or not host:
-        raise InvalidArgumentError(
-            name,
-            f"{repr(safe_url(url)) if host else _shown(str(value))} needs an http:// or "
-            "https:// scheme and a host, e.g. 'https://10.0.0.5:28443'",
-        )
-    if port is None:
-        raise InvalidArgumentError(name, "has an invalid port")
-    if url.user is not None or url.password is not None:
-        raise InvalidArgumentError(
-            name, "must not contain credentials; pass auth=BasicAuth(...) or CASAuth(...)"
-        )
-    if url.query_string or url.fragment:
-        raise InvalidArgumentError(name, "must not have a query string or fragment")
-    return url.with_path(url.path.rstrip("/"))
-
-
-def _check_credentials(username: object, password: object) -> None:
-    if not isinstance(username, str) or not username.strip():
-        raise InvalidArgumentError("username", "expected a non-empty string")
-    if any(ord(c) < 32 or ord(c) == 127 for c in username):
-        raise InvalidArgumentError("username", "must not contain control characters")
-    if not isinstance(password, str) or not password:
-        # Never show the value: it may be a password in the wrong place.
-        raise InvalidArgumentError("password", "expected a non-empty string")
-
-
-@attrs.frozen
-class CASAuth:
-    """Log in through the Manager's CAS server (security / Kerberos clusters).
-
-    ``cas_url`` defaults to the Manager's host on port 20009, path ``/cas``
-    (``https://10.0.0.5:20009/cas`` for ``https://10.0.0.5:28443``); pass it
-    when a gateway puts CAS elsewhere.  The password never appears in a repr,
-    a log line or an error message.
-
-    >>> CASAuth("admin", "secret")
-    CASAuth(username='admin', cas_url=None)
-    """
-
-    username: str
-    password: str = attrs.field(repr=False)
-    cas_url: str | None = None
-
-    def __attrs_post_init__(self) -> None:
-        _check_credentials(self.username, self.password)
-        if self.cas_url is not None:
-            parse_http_url("cas_url", self.cas_url)
-
-    def _cas_base(self, base_url: URL) -> URL:
-        if self.cas_url is None:
-            return base_url.with_port(CAS_PORT).with_path("/cas")
-        url = parse_http_url("cas_url", self.cas_url)
-        return url if url.path not in ("", "/") else url.with_path("/cas")
-
-
-@attrs.frozen
-class BasicAuth:
-    """Log in with HTTP Basic authentication (MRS 3.x Managers), then keep the session cookie.
-
-    The credentials are sent only to the Manager's own origin, only on the
-    login request, and never follow a redirect to another host.
-
-    >>> BasicAuth("admin", "secret")
-    BasicAuth(username='admin')
-    """
-
-    username: str
-    password: str = attrs.field(repr=False)
-
-    def __attrs_post_init__(self) -> None:
-        _check_credentials(self.username, self.password)
-        if ":" in self.username:
-            raise InvalidArgumentError("username", "must not contain ':' for Basic authentication")
 
 
 def _form_fields(page: bytes) -> dict[str, str]:
@@ -244,6 +146,7 @@ class Login:
         self._last_error: Exception | None = None
         self._retry_at = 0.0
         self._failed_attempts = 0  # transient failures in a row
+        self._cool_downs = 0  # transient failures so far: the number of the last cool-down
         # Password sends since the last success whose outcome was a failure or unknown.
         self.doubtful_sends = 0
         # CAS accepted the credentials, but the Manager's login check has not
@@ -270,11 +173,28 @@ class Login:
         """Origins a redirect may lead to besides the Manager (the CAS server)."""
         return self._origins
 
-    async def login(self, seen_generation: int) -> None:
+    def cool_down(self) -> tuple[float, int]:
+        """Seconds until a new login attempt may start (0: none is held back), and
+        the number of that cool-down (one per transient failure).
+
+        A caller retrying after a failed login sleeps at least this long, then
+        passes the number to :meth:`login`: a retry inside the cool-down would
+        only get a copy of the same failure and use up one of its attempts.
+        """
+        if self._last_error is None:
+            return 0.0, 0
+        left = self._retry_at - asyncio.get_running_loop().time()
+        return max(0.0, left), self._cool_downs
+
+    async def login(self, seen_generation: int, waited_out: int = 0) -> None:
         """Log in, unless another request already did since ``seen_generation``.
 
         Joins the attempt in progress if there is one; raises a copy of its
-        failure, or of the last transient failure during its cool-down.
+        failure, or of the last transient failure during its cool-down.  A
+        caller that slept through the current cool-down (``waited_out`` is its
+        number) may start the next attempt even if the loop's clock, coarser
+        than its timers (uvloop counts milliseconds), still shows a little of
+        it left.
         """
         if self._failure is not None:
             raise _again(self._failure)
@@ -283,7 +203,11 @@ class Login:
             if self.generation != seen_generation and self._last_error is None:
                 return
             loop = asyncio.get_running_loop()
-            if self._last_error is not None and loop.time() < self._retry_at:
+            if (
+                self._last_error is not None
+                and loop.time() < self._retry_at
+                and waited_out != self._cool_downs
+            ):
                 raise _again(self._last_error)
             # A context of its own: the attempt is no request of any caller.
             context = contextvars.copy_context()
@@ -355,7 +279,8 @@ class Login:
         """Share ``error`` for a cool-down: no new attempt until it ends."""
         retry = self._transport.retry
         self._failed_attempts += 1
-        pause = min(retry.max_backoff, retry.backoff * 2.0 ** min(self._failed_attempts - 1, 60))
+        self._cool_downs += 1
+        pause = backoff_ceiling(self._failed_attempts, retry)
         retry_after = getattr(error, "retry_after", None)
         if isinstance(retry_after, float | int):
             pause = max(pause, min(float(retry_after), retry.max_retry_after))
@@ -386,7 +311,7 @@ class Login:
 
     def _after_password(self, answer: Answer) -> None:
         """A refusal (429/503) did not look at the password: it does not count."""
-        if answer.status in (429, 503):
+        if answer.status in THROTTLE_STATUS:
             self.doubtful_sends -= 1
 
     def _take_token(self, answer: Answer) -> None:
@@ -416,7 +341,7 @@ class Login:
             "is reachable from here",
             url=error.url,
         )
-        unreachable.request_sent = getattr(error, "request_sent", True)  # type: ignore[attr-defined]
+        unreachable.request_sent = error.request_sent
         return unreachable
 
     async def _cas_login(self, auth: CASAuth) -> None:
@@ -434,8 +359,7 @@ class Login:
         self.request_headers = None
         self._ticket_granted = False
         where = safe_url(login_url)
-        page = await transport.follow("GET", login_url, login=True)
-        assert isinstance(page, Answer)
+        page = await transport.follow(Request("GET", login_url))
         self._check_status(page, "the CAS login page")
         fields = _form_fields(page.body)
         lt = fields.get("lt")
@@ -481,8 +405,7 @@ class Login:
     async def _cas_open_session(self, auth: CASAuth) -> None:
         """Open the Manager session: its login check, through the CAS ticket redirects."""
         transport = self._transport
-        check = await transport.follow("GET", self._check_url, login=True)
-        assert isinstance(check, Answer)
+        check = await transport.follow(Request("GET", self._check_url))
         self._check_status(check, "the Manager's login check")
         if not 200 <= check.status < 300 or check.is_login_page():
             raise SessionError(
@@ -520,19 +443,15 @@ class Login:
                 url=where,
             )
         if status in (301, 302, 303):
-            followed = await self._transport._redirects(
-                answer, method, url, None, False, None, None, None, True
-            )
-            assert isinstance(followed, Answer)
-            return followed
+            return await self._transport.redirected(Request(method, url), answer)
         return answer
 
     def _check_status(self, answer: Answer, what: str) -> None:
         status = answer.status
-        if status in (429, 500, 502, 503, 504):
+        if status in TRANSIENT_STATUS:
             # Transient: shared for a cool-down, then the caller's retry policy applies.
             retry_after = _retry_after(answer.headers)
-            if status in (429, 503):
+            if status in THROTTLE_STATUS:
                 # The same pacing as every other request: the whole client waits.
                 self._stats.throttled += 1
                 self._transport.pacer.on_throttle(retry_after)
@@ -543,7 +462,7 @@ class Login:
                 body=answer.body,
                 retry_after=retry_after,
             )
-            error.request_sent = False  # type: ignore[attr-defined]
+            error.request_sent = False
             raise error
 
     def _classify(self, answer: Answer, where: str, auth: CASAuth | BasicAuth) -> None:

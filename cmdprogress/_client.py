@@ -17,12 +17,13 @@ from yarl import URL
 from ._auth import BasicAuth, CASAuth, Login, parse_http_url
 from ._checkpoint import read_checkpoint
 from ._convert import decode_action, decode_progress
-from ._http import RetryPolicy, Timeouts, Transport, safe_url
+from ._http import Timeouts, Transport, safe_url
 from ._ids import MAX_ID, validate_command_id, validate_command_ids, validate_since
 from ._loop import require_asyncio
 from ._models import CommandProgress, CommandState
 from ._pacing import Pacer
 from ._policy import PollPolicy
+from ._retry import RetryPolicy
 from ._scheduler import Engine
 from ._stats import ClientStats
 from ._watcher import Watcher, wait_every, wait_one

@@ -94,7 +94,13 @@ class CmdProgressError(Exception):
             await client.wait(1234)
         except cmdprogress.exceptions.CmdProgressError as e:
             log.error("watching 1234 failed: %s", e)
+
+    ``request_sent`` is false when the request surely never reached the
+    Manager (the connection was refused, a login step before it was refused):
+    repeating it cannot run an action twice.
     """
+
+    request_sent: bool = True
 
 
 class InvalidArgumentError(CmdProgressError, ValueError):

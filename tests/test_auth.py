@@ -296,6 +296,28 @@ async def test_transient_error_during_basic_login_is_retried() -> None:
 
 
 @pytest.mark.anyio
+async def test_login_retry_waits_for_the_shared_cool_down() -> None:
+    """A retry after a failed login waits for the login cool-down instead of failing in it.
+
+    The 503 asks for ``Retry-After: 0`` (the caller's retry delay), while the
+    cool-down is the backoff (0.2 s): on any event loop the retry comes before
+    the cool-down ends.  It must wait for it and log in, not fail with a copy of
+    the 503 (nor send a second login inside the cool-down).
+    """
+    retry = RetryPolicy(attempts=2, backoff=0.2, max_backoff=0.2)
+    async with ManagerSimulator(auth="basic") as sim:
+        cid = sim.add_command(Timeline.build(steps=2, duration=10.0))
+        sim.faults.inject(Fault.status(503, retry_after=0), times=1, where="web")
+        auth = BasicAuth(sim.username, sim.password)
+        async with Client(sim.url, auth=auth, retry=retry, poll=POLL) as client:
+            p = await client.get_progress(cid)
+        assert p.command_id == cid
+        assert client.stats.logins == 1
+        assert client.stats.retries == 1
+        assert sim.stats.login_attempts == 1
+
+
+@pytest.mark.anyio
 async def test_manager_that_refuses_basic_says_so() -> None:
     """A Basic login answered with an unexpected status raises AuthenticationError."""
     async with ManagerSimulator(auth="basic") as sim:

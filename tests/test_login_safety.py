@@ -155,7 +155,10 @@ async def test_a_good_login_resets_the_budget() -> None:
                         except RequestTimeoutError:
                             timeouts += 1
                     sim.expire_sessions()
-        assert timeouts >= 1
+        # attempts=4: each call waits out the login cool-down before each retry, so
+        # its retries ride out the three lost answers and the fourth send logs in.
+        assert timeouts == 0
+        assert c.stats.retries == 9
         assert sim.stats.password_sends == 12  # 9 of them lost: more than the budget of 4
         assert c.stats.logins == 3
 
