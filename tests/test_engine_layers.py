@@ -9,6 +9,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from _import_graph import find_cycle
+
 import cmdprogress
 
 _PACKAGE = Path(cmdprogress.__file__).parent
@@ -40,39 +42,16 @@ def _graph() -> dict[str, set[str]]:
     return {mod: _siblings(_PACKAGE / f"{mod}.py") & modules - {mod} for mod in sorted(modules)}
 
 
-def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """One import circle in ``graph`` as a list of modules, or ``None``."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    path: list[str] = []
-
-    def visit(mod: str) -> list[str] | None:
-        state[mod] = 1
-        path.append(mod)
-        for dep in sorted(graph.get(mod, set())):
-            if state.get(dep) == 1:
-                return [*path[path.index(dep) :], dep]
-            if dep not in state and (found := visit(dep)) is not None:
-                return found
-        path.pop()
-        state[mod] = 2
-        return None
-
-    for mod in sorted(graph):
-        if mod not in state and (found := visit(mod)) is not None:
-            return found
-    return None
-
-
 def test_no_import_circle_in_the_package() -> None:
     graph = _graph()
     assert {"_scheduler", "_watcher", "_ids"} <= graph["_client"]  # the scan sees imports
     assert "_ids" in graph["_checkpoint"]  # a function-level import would be seen too
-    assert _cycle(graph) is None
+    assert find_cycle(graph) is None
 
 
 def test_the_cycle_finder_finds_a_circle() -> None:
-    assert _cycle({"_a": {"_b"}, "_b": {"_c"}, "_c": {"_a"}}) == ["_a", "_b", "_c", "_a"]
-    assert _cycle({"_a": {"_b"}, "_b": set()}) is None
+    assert find_cycle({"_a": {"_b"}, "_b": {"_c"}, "_c": {"_a"}}) == ["_a", "_b", "_c", "_a"]
+    assert find_cycle({"_a": {"_b"}, "_b": set()}) is None
 
 
 def test_the_engine_never_sees_the_client() -> None:
