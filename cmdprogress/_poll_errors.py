@@ -25,36 +25,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from .exceptions import (
-    ConnectError,
-    HTTPStatusError,
-    MalformedResponseError,
-    RequestTimeoutError,
-    ResponseTooLargeError,
-    UnknownCommandError,
-)
+from ._retry import THROTTLE_STATUS, is_transient
+from .exceptions import HTTPStatusError, MalformedResponseError, ResponseTooLargeError
 
 if TYPE_CHECKING:
     from ._policy import PollPolicy
 
-__all__ = ["MAX_MALFORMED", "PollFailures", "is_transient"]
+__all__ = ["MAX_MALFORMED", "PollFailures"]
 
 MAX_MALFORMED: Final = 3
 """Malformed answers in a row after which a command's watch ends."""
-_TRANSIENT_STATUS: Final = frozenset({429, 500, 502, 503, 504})
-_THROTTLE_STATUS: Final = frozenset({429, 503})
-
-
-def is_transient(error: Exception) -> bool:
-    """Errors an outage produces: worth polling again later (within ``outage_grace``)."""
-    if isinstance(error, UnknownCommandError):
-        return False
-    if isinstance(error, HTTPStatusError):
-        return error.status in _TRANSIENT_STATUS
-    if isinstance(error, RequestTimeoutError):
-        return True
-    # Connection refused or reset; TLS and redirect errors are configuration, not outages.
-    return isinstance(error, ConnectError)
 
 
 class PollFailures:
@@ -91,7 +71,7 @@ class PollFailures:
         else:
             return None
         self.delay = min(policy.max_interval, max(self.delay, policy.interval) * policy.backoff)
-        if isinstance(error, HTTPStatusError) and error.status in _THROTTLE_STATUS:
+        if isinstance(error, HTTPStatusError) and error.status in THROTTLE_STATUS:
             # The poll the Manager throttled waits its Retry-After; the others go on.
             after = error.retry_after
             return policy.throttle_pause if after is None else min(after, max_retry_after)
