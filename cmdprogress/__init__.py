@@ -13,12 +13,12 @@ from importlib.metadata import PackageNotFoundError, version
 from . import exceptions
 from ._auth import BasicAuth, CASAuth
 from ._client import Client
-from ._convert import progress_from_dict, progress_to_dict
 from ._events import WatchEvent, WatchStats
 from ._http import Timeouts
 from ._models import CommandProgress, CommandState, FailedEntity, Step
 from ._policy import PollPolicy
 from ._retry import RetryPolicy
+from ._snapshot_dict import progress_from_dict, progress_to_dict
 from ._stats import ClientStats
 from ._watcher import Watcher
 from .exceptions import CommandFailed

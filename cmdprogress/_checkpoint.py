@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from ._convert import progress_from_dict, progress_to_dict
 from ._ids import validate_command_id
+from ._snapshot_dict import progress_from_dict, progress_to_dict
 from .exceptions import InvalidArgumentError
 
 if TYPE_CHECKING:
