@@ -199,3 +199,39 @@ async def test_the_moving_simulator_answers_news_on_every_request() -> None:
         run = await overhead.measure("watch_many", sim, server, 2, 60)
     # Every poll is news; only a consumer lagging behind would see two coalesced.
     assert run.delivered > run.requests // 2
+
+
+def test_trees_compares_two_installs_round_by_round(tmp_path: Path) -> None:
+    """Both sides run in their own processes against one simulator; the section is rewritten
+    in place, every other section kept."""
+    import sys
+
+    from benchmarks import trees
+
+    runs = trees.measure(
+        sys.executable, sys.executable, workloads=["frozen"], concs=[4], requests=40, rounds=2
+    )
+    assert {key[2:] for key in runs} == {
+        ("bare", "bare"),
+        ("get_progress", "baseline"),
+        ("get_progress", "candidate"),
+        ("watch_many", "baseline"),
+        ("watch_many", "candidate"),
+    }
+    for (_, _, variant, _), got in runs.items():
+        assert len(got) == 2
+        assert all(r["requests"] >= 40 and r["wall"] > 0 and r["cpu"] > 0 for r in got)
+        if variant == "watch_many":
+            assert all(r["delivered"] == 0 for r in got)  # frozen: nothing new to hand over
+    rows = trees.table(runs)
+    assert len(rows) == 2 + 5
+    assert rows[-1].startswith("| frozen: watch_many @ 4 | candidate |")
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# R\n\n## 1. Other\n\nkept\n", encoding="utf-8")
+    trees.write_section(out, [f"## {trees.TITLE}", "", "first"])
+    trees.write_section(out, [f"## {trees.TITLE}", "", "second"])
+    text = out.read_text(encoding="utf-8")
+    assert "kept" in text
+    assert "second" in text
+    assert "first" not in text
+    assert text.count(trees.TITLE) == 1
