@@ -193,7 +193,8 @@ class Client:
     _instrumentation: Instrumentation | None = None
     """Set by an integration's ``instrument_client`` (``cmdprogress.instrumentation``)."""
     _clock: Clock | None = None
-    """The engine's clock, if set before ``async with`` (tests drive it by hand); else the loop."""
+    """The engine's and the pacer's clock, if set before ``async with`` (tests drive it by
+    hand); else the loop."""
 
     def __repr__(self) -> str:
         state = "open" if self._transport is not None else "closed"
@@ -263,6 +264,8 @@ class Client:
                 pacer=self._pacer,
             )
             stack.push_async_callback(transport.close)
+            if self._clock is not None:
+                self._pacer.use_clock(self._clock)
             if self._auth is not None:
                 make_login = Login if inst is None else inst.login
                 login = make_login(self._auth, transport, self._base_url, self.stats)

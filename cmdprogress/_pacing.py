@@ -69,6 +69,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ._engine_inputs import Clock, Timer
     from ._policy import PollPolicy
     from ._stats import ClientStats
 
@@ -146,6 +147,7 @@ class Pacer:
         "_round_throttled",
         "_successes",
         "_timer",
+        "_timers",
         "_window",
         "_window_throttled",
         "cuts",
@@ -198,7 +200,8 @@ class Pacer:
         self._paused_until = -math.inf
         # Polls waiting for their turn (FIFO), and the loop timer that lets the first go.
         self._queue: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
+        self._timers: Clock | None = None  # where that timer is set, if not on the loop
         self._loop: asyncio.AbstractEventLoop | None = None
         # The last WINDOW answers: throttled or not, and how many were.
         self._window: collections.deque[tuple[float, bool]] = collections.deque(maxlen=WINDOW)
@@ -229,6 +232,12 @@ class Pacer:
         self._loop = loop
         if not self._own_clock:
             self._clock = loop.time
+
+    def use_clock(self, clock: Clock) -> None:
+        """Read time from ``clock`` and set the turns' timer on it (a test's manual clock)."""
+        self._clock = clock.time
+        self._own_clock = True
+        self._timers = clock
 
     # -- reading ------------------------------------------------------------------
 
@@ -365,7 +374,11 @@ class Pacer:
         start = self._paused_until
         if self._limit is not None:
             start = max(start, self._next_slot)
-        self._timer = loop.call_later(max(0.0, start - now), self._release, loop)
+        delay = max(0.0, start - now)
+        if self._timers is None:
+            self._timer = loop.call_later(delay, self._release, loop)
+        else:
+            self._timer = self._timers.call_at(now + delay, lambda: self._release(loop))
 
     def _release(self, loop: asyncio.AbstractEventLoop) -> None:
         """Let the first waiting poll go if its turn has come; set the timer for the next."""

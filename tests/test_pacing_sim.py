@@ -1,36 +1,115 @@
-"""The pacer over real sockets: it converges on a loaded Manager, actions are not starved.
+"""The pacer over real sockets, on the simulator's manual clock.
 
-Judged by counts (answers served and refused, requests in the log), never by timings.
+It converges on a loaded Manager, actions are not starved, persistent
+throttling pauses the polls. The client, its engine and its pacer read the
+simulator's :class:`~cmdprogress.testing.ManualClock` (``client._clock``), and
+so does the Manager's :class:`~cmdprogress.testing.Capacity`: a test lets
+everything due at one instant happen (:meth:`Drive.settle`), then moves the
+clock to the next timer the engine or the pacer set. Nothing waits on the
+wall clock, so the counts below are the same on every run.
 """
 
 from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
 from cmdprogress import Client, PollPolicy, RetryPolicy
 from cmdprogress.exceptions import ClientClosedError
-from cmdprogress.testing import Capacity, Fault, ManagerSimulator, Timeline
+from cmdprogress.testing import Capacity, Fault, ManagerSimulator, ManualClock, Timeline
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from cmdprogress import WatchEvent
+
+pytestmark = pytest.mark.anyio
 
 CAPACITY = 80.0
 
 
-@pytest.mark.anyio
+def manual_client(sim: ManagerSimulator, **kwargs: object) -> Client:
+    """A client on the simulator's clock whose transport never retries (its back-off would
+    wait on the loop's clock): a throttled poll goes back to the engine, which polls it again
+    after its ``Retry-After`` on the manual clock. The pacer sees each 429/503 either way."""
+    assert isinstance(sim.clock, ManualClock)
+    client = Client(sim.url, retry=RetryPolicy(attempts=1), **kwargs)  # type: ignore[arg-type]
+    client._clock = sim.clock
+    return client
+
+
+class Drive:
+    """Moves the manual clock from one timer to the next, letting each instant play out."""
+
+    def __init__(self, client: Client, clock: ManualClock) -> None:
+        self.client = client
+        self.clock = clock
+        self._answered = asyncio.Event()
+        client.add_listener(self._on_event)
+
+    def _on_event(self, event: WatchEvent) -> None:
+        if event.kind in ("poll", "retry", "end"):  # a poll's answer was taken in
+            self._answered.set()
+
+    def _polls_on_their_way(self) -> bool:
+        """Some worker holds a poll that is neither answered nor waiting its turn at the pacer."""
+        engine = self.client._engine
+        assert engine is not None
+        busy_workers = engine._workers - len(engine._idle)
+        return busy_workers > len(self.client._pacer._queue)
+
+    async def settle(self) -> None:
+        """Return once everything due at the clock's time has happened.
+
+        First the timers the clock made due run (loop callbacks run in order,
+        so a callback set now runs after them); then each poll they started
+        is answered or waits for its turn at the pacer.
+        """
+        ran = asyncio.Event()
+        self.clock.call_at(self.clock.time(), ran.set)
+        await ran.wait()
+        while True:
+            if self.client.stats.in_flight:
+                # A request is on the wire: its answer arrives as an engine event.
+                self._answered.clear()
+                await self._answered.wait()
+            elif self._polls_on_their_way():
+                await asyncio.sleep(0)  # a worker is between two steps: no I/O left
+            else:
+                return
+
+    async def until(self, done: Callable[[], bool]) -> None:
+        """Settle, move to the next timer, and again, until ``done()``."""
+        await self.settle()
+        while not done():
+            due = self.clock.next_timer()
+            assert due is not None, "nothing left to happen"
+            self.clock.advance(due - self.clock.now())
+            await self.settle()
+
+
 async def test_client_converges_on_a_capacity_limited_manager() -> None:
     """Polls far above what the Manager serves settle just under it: few refusals."""
     cap = Capacity(CAPACITY, retry_after=1)
-    async with ManagerSimulator(clock="real", capacity=cap) as sim:
+    sim = ManagerSimulator(clock="manual", capacity=cap)
+    cap.clock = sim.clock.now  # the Manager's capacity on the same clock
+    async with sim:
         ids = [sim.add_command(Timeline.build(steps=50, duration=100.0)) for _ in range(60)]
-        poll = PollPolicy(interval=0.01, max_interval=0.05)
-        with anyio.fail_after(120):
-            async with Client(sim.url, max_concurrency=8, poll=poll) as client:
+        poll = PollPolicy(interval=0.01, max_interval=0.05, jitter=0)
+        with anyio.fail_after(60):  # a bound for a broken run, not a wait for a result
+            async with manual_client(sim, max_concurrency=8, poll=poll) as client:
+                drive = Drive(client, sim.clock)
                 async with client.watch_many(ids):
                     # Until the pace is found, and then some.
-                    await sim.wait_until(lambda _s: client.stats.rate_cuts >= 1)
-                    await sim.wait_until(lambda s: cap.served >= 200)
-                    served0, refused0 = cap.served, cap.refused
-                    await sim.wait_until(lambda s: cap.served >= served0 + 400)
+                    await drive.until(lambda: client.stats.rate_cuts >= 1)
+                    await drive.until(lambda: cap.served >= 200)
+                    served0, refused0, since = cap.served, cap.refused, sim.clock.now()
+                    await drive.until(lambda: cap.served >= served0 + 400)
                     served, refused = cap.served - served0, cap.refused - refused0
+                    elapsed = sim.clock.now() - since
                 found = client._pacer.pace_found
                 stats = client.stats
     # Without pacing the same client gets most of its polls refused (demand ~1,000/s).
@@ -39,57 +118,64 @@ async def test_client_converges_on_a_capacity_limited_manager() -> None:
     assert 0.6 * CAPACITY <= found <= 1.6 * CAPACITY
     assert stats.rate_limit is not None
     assert stats.throttled == cap.refused
+    # Served just under the capacity (seconds of the manual clock, so measurable exactly).
+    assert 0.9 * CAPACITY <= served / elapsed <= CAPACITY
 
 
-@pytest.mark.anyio
 async def test_actions_go_ahead_of_the_polls_waiting() -> None:
     """With polls queueing at a 5/s ceiling, start_service is sent before them."""
-    async with ManagerSimulator() as sim:
+    async with ManagerSimulator(clock="manual") as sim:
         ids = [sim.add_command(Timeline.build(steps=2, duration=1000.0)) for _ in range(30)]
-        poll = PollPolicy(interval=0.001, max_interval=0.002, max_requests_per_second=5)
-        with anyio.fail_after(30):
+        poll = PollPolicy(interval=0.001, max_interval=0.002, max_requests_per_second=5, jitter=0)
+        with anyio.fail_after(30):  # a bound for a broken run, not a wait for a result
             async with (
-                Client(sim.url, max_concurrency=8, poll=poll) as client,
+                manual_client(sim, max_concurrency=8, poll=poll) as client,
                 client.watch_many(ids),
+                anyio.create_task_group() as tg,
             ):
-                await sim.wait_until(lambda s: s.stats.requests_total >= 3)
+                drive = Drive(client, sim.clock)
+                await drive.until(lambda: sim.stats.requests_total >= 3)
+                waiting = len(client._pacer._queue)
                 before = len(sim.stats.log)
-                await client.start_service("HDFS")
+                tg.start_soon(client.start_service, "HDFS")
+                await drive.until(lambda: any(r.method == "POST" for r in sim.stats.log))
+                # Five more turns of the polls, to show what the action went ahead of.
+                await drive.until(lambda: len(sim.stats.log) >= before + 6)
                 log = list(sim.stats.log)[before:]
-                action = next(i for i, r in enumerate(log) if r.method == "POST")
-                polls_first = sum(1 for r in log[:action] if r.method == "GET")
-    # Queued behind the polls it would have come after the eight waiting.
-    assert polls_first <= 1
+    methods = [r.method for r in log]
+    # Every worker waited its turn at the pacer with a poll; the action went first.
+    assert waiting == 8
+    assert methods == ["POST", "GET", "GET", "GET", "GET", "GET"]
 
 
-@pytest.mark.anyio
 async def test_throttling_that_persists_pauses_the_polls() -> None:
-    """A Manager refusing everything is answered with cuts, then a pause of Retry-After."""
-    async with ManagerSimulator() as sim:
+    """A Manager refusing everything is answered with cuts, then a pause of throttle_pause."""
+    async with ManagerSimulator(clock="manual") as sim:
         ids = [sim.add_command(Timeline.build(steps=2, duration=1000.0)) for _ in range(20)]
-        poll = PollPolicy(interval=0.005, max_interval=0.01, throttle_pause=0.05)
-        retry = RetryPolicy(attempts=2, backoff=0.001, max_backoff=0.01, max_retry_after=0.2)
-        with anyio.fail_after(60):
+        poll = PollPolicy(interval=0.005, max_interval=0.01, throttle_pause=0.05, jitter=0)
+        with anyio.fail_after(60):  # a bound for a broken run, not a wait for a result
             async with (
-                Client(sim.url, max_concurrency=4, poll=poll, retry=retry) as client,
+                manual_client(sim, max_concurrency=4, poll=poll) as client,
                 client.watch_many(ids),
             ):
-                await sim.wait_until(lambda s: s.stats.requests_total >= 60)
+                drive = Drive(client, sim.clock)
+                await drive.until(lambda: sim.stats.requests_total >= 60)
                 sim.faults.inject(Fault.status(503), times=400)
-                await sim.wait_until(lambda _s: client.stats.paused_seconds > 0)
+                await drive.until(lambda: client.stats.paused_seconds > 0)
+                paused_for = client._pacer.paused_for()
                 sim.faults.clear()
                 cuts = client.stats.rate_cuts
-    assert cuts >= 2
+    # Cut, then two rounds throttled as heavily again: the third cut pauses.
+    assert cuts == 3
     assert client.stats.paused_seconds == pytest.approx(0.05)
+    assert paused_for == pytest.approx(0.05)  # the pause began at that cut
 
 
-@pytest.mark.anyio
 async def test_polls_waiting_their_turn_end_when_the_client_closes() -> None:
     """get_progress calls waiting their turn at a 1/s ceiling end with ClientClosedError."""
-    async with ManagerSimulator() as sim:
+    async with ManagerSimulator(clock="manual") as sim:
         cid = sim.add_command(Timeline.build(steps=2, duration=1000.0))
-        poll = PollPolicy(max_requests_per_second=1)
-        client = Client(sim.url, poll=poll)
+        client = manual_client(sim, poll=PollPolicy(max_requests_per_second=1))
         errors: list[BaseException] = []
 
         async def poll_once() -> None:
@@ -98,16 +184,18 @@ async def test_polls_waiting_their_turn_end_when_the_client_closes() -> None:
             except ClientClosedError as e:
                 errors.append(e)
 
-        with anyio.fail_after(20):
+        with anyio.fail_after(20):  # a bound for a broken run, not a wait for a result
             async with client, anyio.create_task_group() as tg:
                 for _ in range(5):
                     tg.start_soon(poll_once)
                 await sim.wait_for_requests(cid, 1)
-                # The other four queued for their turn before the first left the client.
+                # The other four queued for their turn (the clock never reaches it).
                 assert len(client._pacer._queue) == 4
+                assert sim.clock.next_timer() == 1.0  # the pacer's timer for the next turn
                 transport = client._transport
                 assert transport is not None
                 await transport.close()  # what leaving `async with client` does
                 assert not client._pacer._queue  # let go at once, not one a second
+                assert sim.clock.next_timer() is None  # and its timer cancelled
     assert len(errors) == 5  # the one in flight too
     assert sim.stats.progress_requests[cid] == 1  # the four waiting were never sent
