@@ -73,8 +73,8 @@ async def test_cancelled_waiters_neither_lose_nor_add_slots() -> None:
     async with ManagerSimulator() as sim:
         slow = sim.add_command(manual())
         ids = [sim.add_command(manual()) for _ in range(12)]
-        sim.faults.inject(Fault.delay(0.2), times=2, command_id=slow)
-        with anyio.fail_after(10):
+        sim.faults.inject(Fault.hang(), times=2, command_id=slow)  # held until cancelled
+        with anyio.fail_after(10):  # a bound for a broken run, not a wait for a result
             async with Client(sim.url, max_concurrency=2) as client:
                 transport = client._open_transport()
                 async with anyio.create_task_group() as tg:
@@ -87,9 +87,12 @@ async def test_cancelled_waiters_neither_lose_nor_add_slots() -> None:
                         await anyio.wait_all_tasks_blocked()
                         assert len(transport._slot_waiters) == 6
                         waiting.cancel_scope.cancel()
+                    tg.cancel_scope.cancel()  # the two held requests give their slots back
                 assert transport._free_slots == 2
                 assert not transport._slot_waiters
+                held = sim.stats.in_flight  # the server holds the two abandoned until it closes
                 results = await asyncio.gather(*(client.get_progress(c) for c in ids))
         assert [p.command_id for p in results] == ids
-        assert sim.stats.peak_in_flight <= 2
+        assert held == 2
+        assert sim.stats.peak_in_flight <= held + 2
         assert client.stats.peak_in_flight == 2

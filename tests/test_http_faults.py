@@ -145,6 +145,7 @@ async def test_oversized_body_is_refused_unread() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.realclock("aiohttp's read timeout against a late answer: loop time")
 async def test_slow_answer_times_out_and_is_retried() -> None:
     """A slow answer hits the read timeout (RequestTimeoutError, a TimeoutError), retried."""
     async with ManagerSimulator() as sim:

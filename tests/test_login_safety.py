@@ -68,6 +68,7 @@ def figures(name: str, **values: object) -> None:
 
 
 @pytest.mark.parametrize("mode", ["cas", "basic"])
+@pytest.mark.realclock("a CAS answering after Timeouts(total): real time on both sides")
 async def test_a_late_wrong_password_never_reaches_the_lockout(mode: str) -> None:
     """Wrong password answered after Timeouts(total): 4 sends at most, then a typed error."""
     async with ManagerSimulator(auth=mode) as sim:  # type: ignore[arg-type]
@@ -102,6 +103,7 @@ async def test_a_late_wrong_password_never_reaches_the_lockout(mode: str) -> Non
 
 
 @pytest.mark.parametrize("mode", ["cas", "basic"])
+@pytest.mark.realclock("callers' wait_for deadlines expire during a CAS answering late")
 async def test_cancelled_waiters_never_send_the_password_again(mode: str) -> None:
     """Calls cancelled while the login runs (wait_for 0.1 s, CAS answers in 0.5 s): one send."""
     async with ManagerSimulator(auth=mode) as sim:  # type: ignore[arg-type]
@@ -122,6 +124,7 @@ async def test_cancelled_waiters_never_send_the_password_again(mode: str) -> Non
         assert sim.stats.logins_failed == 1
 
 
+@pytest.mark.realclock("a hung password POST ends by Timeouts(total) on the loop's clock")
 async def test_concurrent_calls_with_a_hung_password_post_stay_below_the_lockout() -> None:
     """50 concurrent calls, a CAS that counts and never answers: at most 4 sends in all."""
     async with ManagerSimulator(auth="cas") as sim:
@@ -138,6 +141,7 @@ async def test_concurrent_calls_with_a_hung_password_post_stay_below_the_lockout
         assert isinstance(results[-1], LoginAttemptsExhaustedError)
 
 
+@pytest.mark.realclock("CAS answers lost to Timeouts(total) on the loop's clock")
 async def test_a_good_login_resets_the_budget() -> None:
     """Doubtful sends are counted since the last success: a login in between starts over."""
     async with ManagerSimulator(auth="cas") as sim:
@@ -166,6 +170,7 @@ async def test_a_good_login_resets_the_budget() -> None:
 # -- one attempt at a time, Retry-After honoured, no flood ---------------------------------
 
 
+@pytest.mark.realclock("the login cool-down of Retry-After: 1 runs on the loop's clock")
 async def test_a_refused_password_post_waits_for_retry_after() -> None:
     """429 + Retry-After: 1 on the password POST: the next POST comes >= 1 s later."""
     async with ManagerSimulator(auth="cas") as sim:
@@ -182,6 +187,7 @@ async def test_a_refused_password_post_waits_for_retry_after() -> None:
         assert sim.stats.logins_failed == 0  # a refusal counts nothing
 
 
+@pytest.mark.realclock("nothing more is sent while 2 s pass inside a Retry-After of 60 s")
 async def test_a_throttling_cas_is_not_flooded() -> None:
     """Every password POST answered 429, Retry-After: 60 (all defaults): one POST in 2 s."""
     async with ManagerSimulator(auth="cas") as sim:
@@ -217,6 +223,7 @@ async def test_a_throttling_cas_is_not_flooded() -> None:
         assert errors == []
 
 
+@pytest.mark.realclock("the login cool-down of cas_min_interval runs on the loop's clock")
 async def test_a_throttling_cas_gets_the_pace_it_asks_for() -> None:
     """cas_min_interval=1: a re-login 429-ed with Retry-After is retried when allowed, once."""
     async with ManagerSimulator(auth="cas", cas_min_interval=1.0) as sim:
@@ -236,6 +243,7 @@ async def test_a_throttling_cas_gets_the_pace_it_asks_for() -> None:
         assert sim.stats.logins_ok == 2
 
 
+@pytest.mark.realclock("logins 1 s apart for an outage_grace of 2.5 s, on the loop's clock")
 async def test_the_watch_does_not_hammer_a_refusing_cas_for_the_outage_grace() -> None:
     """503 + Retry-After: 1 on every password POST, outage_grace=2.5 s: about one POST a second."""
     async with ManagerSimulator(auth="cas") as sim:
@@ -262,6 +270,7 @@ async def test_the_watch_does_not_hammer_a_refusing_cas_for_the_outage_grace() -
 # -- a hung CAS: one attempt shared by everyone ----------------------------------------------
 
 
+@pytest.mark.realclock("a hung CAS ends by Timeouts(total) on the loop's clock")
 async def test_a_hung_cas_costs_one_attempt_for_twenty_calls() -> None:
     """20 calls, total=0.5, no retries, a CAS that never answers: 1 request, all end together."""
     async with ManagerSimulator(auth="cas") as sim:
@@ -282,6 +291,7 @@ async def test_a_hung_cas_costs_one_attempt_for_twenty_calls() -> None:
         assert len({id(r) for r in results}) == 20
 
 
+@pytest.mark.realclock("a hung CAS ends by Timeouts(total) on the loop's clock")
 async def test_a_hung_cas_with_retries_costs_what_one_call_costs() -> None:
     """20 calls with the default retries against a hung CAS: no more attempts than one call."""
     async with ManagerSimulator(auth="cas") as sim:
@@ -388,6 +398,7 @@ async def test_a_cas_redirect_after_the_post_is_followed_without_the_form() -> N
     ],
     ids=["too-many-headers", "brotli", "reset", "truncated", "502", "hang"],
 )
+@pytest.mark.realclock("a hung ticket landing page ends by Timeouts(total) on the loop's clock")
 async def test_no_service_ticket_in_errors_or_logs(
     fault: Fault, caplog: pytest.LogCaptureFixture
 ) -> None:

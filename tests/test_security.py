@@ -440,6 +440,7 @@ class Trickle:
     [(True, Timeouts(read=0.2, total=None)), (False, Timeouts(read=0.2, total=0.5))],
     ids=["silent-after-head-read-timeout", "trickle-total-timeout"],
 )
+@pytest.mark.realclock("aiohttp's read and total timeouts cut a trickling socket: loop time")
 async def test_slow_loris_is_bounded(silent: bool, limits: Timeouts) -> None:
     """A body that stalls is cut by the read timeout; one that trickles forever by the total."""
     trickle = Trickle(silent=silent)

@@ -232,10 +232,13 @@ async def test_peak_in_flight_counts_concurrent_requests() -> None:
 
     async with ManagerSimulator() as sim, aiohttp.ClientSession() as http:
         cid = sim.add_command(Timeline.build())
-        sim.faults.inject(Fault.delay(0.2), times=4)
-        async with anyio.create_task_group() as tg:
-            for _ in range(4):
-                tg.start_soon(get_json, http, progress_url(sim, cid))
+        sim.faults.inject(Fault.hang(), times=4)  # each held until the test lets go
+        with anyio.fail_after(10):  # a bound for a broken run, not a wait for a result
+            async with anyio.create_task_group() as tg:
+                for _ in range(4):
+                    tg.start_soon(get_json, http, progress_url(sim, cid))
+                await sim.wait_until(lambda s: s.stats.in_flight == 4)
+                tg.cancel_scope.cancel()
     assert sim.stats.peak_in_flight == 4
 
 

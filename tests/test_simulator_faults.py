@@ -127,6 +127,7 @@ async def test_raw_fault_is_served_verbatim() -> None:
     assert headers["Content-Type"] == "application/json"  # type: ignore[index]
 
 
+@pytest.mark.realclock("Fault.delay holds the answer for real seconds")
 async def test_delay_fault_answers_late_with_current_state() -> None:
     """Fault.delay() holds the answer; the snapshot is taken when it is finally sent."""
     async with ManagerSimulator() as sim, aiohttp.ClientSession() as http:

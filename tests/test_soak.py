@@ -419,6 +419,7 @@ def check(report: Report) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.realclock("a late answer races a re-login over real sockets")
 async def test_late_answer_from_the_old_session_does_not_replace_the_new_one() -> None:
     """An answer to a request sent before an expiry, arriving after the re-login, is harmless."""
     async with ManagerSimulator(auth="cas") as sim:
@@ -447,6 +448,7 @@ async def test_late_answer_from_the_old_session_does_not_replace_the_new_one() -
 
 
 @pytest.mark.anyio
+@pytest.mark.realclock("the soak: a real clock at 100x, faults, expiries, an outage")
 async def test_soak_ci() -> None:
     """A few hundred commands under 20 % faults, 3 expiries and an outage: all delivered once."""
     with anyio.fail_after(CI_PLAN.guard):
@@ -459,6 +461,7 @@ async def test_soak_ci() -> None:
 @pytest.mark.skipif(
     not FULL, reason="the full soak runs with `nox -s soak` (CMDPROGRESS_SOAK=full)"
 )
+@pytest.mark.realclock("the soak: a real clock at 100x, faults, expiries, an outage")
 async def test_soak_full() -> None:
     """2,000 commands under 20 % faults, 3 expiries and an outage: all delivered once."""
     with anyio.fail_after(FULL_PLAN.guard):

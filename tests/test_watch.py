@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
+from _drive import Drive, manual_client
 
 from cmdprogress import (
     Client,
@@ -294,16 +296,28 @@ async def test_deadlines_and_cancellation_stop_polling(sim: ManagerSimulator, ho
                 async for p in client.watch(cid):
                     got.append(p)
 
+            async def consume_until_due(expire: Callable[[], object]) -> None:
+                """Consume; once the command was polled twice, the deadline runs out (now)."""
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(consume)
+                    await sim.wait_for_requests(cid, 2)
+                    expire()  # no wall-clock wait for the deadline: it is due at once
+                    await anyio.sleep_forever()
+
+            # A deadline far off, moved to now once the command was polled twice.
             if how == "move_on_after":
-                with anyio.move_on_after(0.05):
-                    await consume()
+                # What move_on_after(60) returns: a scope whose deadline is moved below.
+                with anyio.CancelScope(deadline=anyio.current_time() + 60) as scope:
+                    await consume_until_due(lambda: setattr(scope, "deadline", -math.inf))
+                assert scope.cancelled_caught
             elif how == "fail_after":
-                with pytest.raises(TimeoutError), anyio.fail_after(0.05):
-                    await consume()
+                with pytest.raises(TimeoutError), anyio.fail_after(60) as scope:
+                    await consume_until_due(lambda: setattr(scope, "deadline", -math.inf))
             elif how == "asyncio.timeout":
+                loop = asyncio.get_running_loop()
                 with pytest.raises(TimeoutError):
-                    async with asyncio.timeout(0.05):
-                        await consume()
+                    async with asyncio.timeout(60) as cm:
+                        await consume_until_due(lambda: cm.reschedule(loop.time()))
             else:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(consume)
@@ -539,26 +553,33 @@ async def test_session_expiry_mid_watch_is_not_a_failure(auth: str) -> None:
 
 @pytest.mark.anyio
 async def test_a_stray_503_for_one_command_delays_only_that_poll(sim: ManagerSimulator) -> None:
-    """One 503 among successes neither pauses nor slows the other commands (issue 11)."""
+    """One 503 among successes neither pauses nor slows the other commands (issue 11).
+
+    On the simulator's manual clock: the throttled command waits ``throttle_pause``
+    (0.2 s), the nine others are polled at their cadence all along.
+    """
     ids = [sim.add_command(manual()) for _ in range(10)]
     victim = ids[0]
-    policy = PollPolicy(interval=0.005, max_interval=0.01, throttle_pause=0.2)
-
-    def requests_between(s: ManagerSimulator, start: float, end: float) -> int:
-        return sum(1 for r in s.stats.log if start < r.time < end)
-
-    with anyio.fail_after(10):
+    policy = PollPolicy(interval=0.005, max_interval=0.01, throttle_pause=0.2, jitter=0)
+    with anyio.fail_after(10):  # a bound for a broken run, not a wait for a result
         async with (
-            client_for(sim, poll=policy, max_concurrency=4) as client,
+            manual_client(sim, poll=policy, max_concurrency=4) as client,
             client.watch_many(ids),
         ):
-            await sim.wait_until(lambda s: all(s.stats.progress_requests[c] >= 5 for c in ids))
+            drive = Drive(client, sim.clock)
+            await drive.until(lambda: all(sim.stats.progress_requests[c] >= 5 for c in ids))
             sim.faults.inject(Fault.status(503), command_id=victim)
-            await sim.wait_until(lambda s: any(r.status == 503 for r in s.stats.log))
-            t0 = next(r.time for r in sim.stats.log if r.status == 503)
-            # The others go on polling during what used to be a whole-client pause.
-            await sim.wait_until(lambda s: requests_between(s, t0, t0 + 10) >= 40)
-    assert requests_between(sim, t0, t0 + 0.19) >= 20
+            await drive.until(lambda: any(r.status == 503 for r in sim.stats.log))
+            t0, n0 = sim.clock.now(), len(sim.stats.log)
+            await drive.until(lambda: sim.clock.now() >= t0 + 0.19)
+            during = list(sim.stats.log)[n0:]
+            await drive.until(lambda: sim.clock.now() >= t0 + 0.2)
+            back = sim.clock.now()
+            await drive.until(lambda: sim.stats.log[-1].command_id == victim)
+    # The others went on at max_interval (0.01 s) at the slowest: 9 commands, 19 turns each.
+    assert sum(1 for r in during if r.command_id != victim) >= 9 * 19
+    assert all(r.command_id != victim for r in during)  # only the victim waited
+    assert back == pytest.approx(t0 + 0.2)
     assert client.stats.throttled == 1
     assert client.stats.rate_cuts == 0
     assert client.stats.paused_seconds == 0
@@ -566,6 +587,7 @@ async def test_a_stray_503_for_one_command_delays_only_that_poll(sim: ManagerSim
 
 
 @pytest.mark.anyio
+@pytest.mark.realclock("the ceiling holds in the loop's real time over real sockets")
 async def test_requests_per_second_ceiling(sim: ManagerSimulator) -> None:
     """PollPolicy(max_requests_per_second=100) spaces requests at least 10 ms apart on average."""
     ids = [sim.add_command(manual()) for _ in range(10)]
@@ -583,8 +605,8 @@ async def test_dropping_a_command_cancels_its_request_in_flight(sim: ManagerSimu
     slow = sim.add_command(manual())
     other = sim.add_command(manual())
     sim.finish(other)
-    sim.faults.inject(Fault.delay(3.0), command_id=slow)
-    with anyio.fail_after(2):
+    sim.faults.inject(Fault.hang(), command_id=slow)  # never answered
+    with anyio.fail_after(10):  # a bound for a broken run, not a wait for a result
         async with client_for(sim, max_concurrency=1) as client:
             async with client.watch(slow):
                 await sim.wait_until(lambda s: s.stats.in_flight == 1)
