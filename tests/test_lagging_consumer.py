@@ -1,8 +1,9 @@
 """A consumer slower than the polls: every state change, or a gap it can see; bounded bytes.
 
-The simulator's clock is manual: the test moves each command one snapshot at a
-time and waits (on the simulator's events) until the engine has seen it; the
-consumer reads one item for every three changes, or not at all.
+The simulator's clock is manual, and the engine runs on it (tests/_drive.py):
+the test moves each command one snapshot at a time and moves the clock to the
+engine's next poll until the engine has seen it; the consumer reads one item
+for every three changes, or not at all.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from functools import partial
 
 import anyio
 import pytest
+from _drive import Drive, manual_client
 
 from cmdprogress import Client, CommandProgress, PollPolicy, RetryPolicy
 from cmdprogress._mailbox import MAX_PENDING_BYTES
@@ -33,7 +35,7 @@ def flapping(flips: int, **fields: object) -> Timeline:
     return Timeline(snapshots=tuple(snaps))
 
 
-def changes_seen(client: Client, n: int, _sim: ManagerSimulator) -> bool:
+def changes_seen(client: Client, n: int) -> bool:
     """True once the engine has seen ``n`` different snapshots."""
     return client.watch_stats.changes >= n
 
@@ -45,17 +47,19 @@ async def test_flapping_command_every_state_change_reaches_a_slow_consumer() -> 
     the terminal one; nothing is dropped, no gap."""
     async with ManagerSimulator() as sim:
         cid = sim.add_command(flapping(FLIPS))
-        async with Client(sim.url, retry=FAST, poll=POLL) as client:
+        async with manual_client(sim, poll=POLL) as client:
+            drive = Drive(client, sim.clock)
             got: list[CommandProgress] = []
-            with anyio.fail_after(20):
+            with anyio.fail_after(20):  # a bound for a broken run, not a wait for a result
                 async with client.watch(cid) as watch:  # registered; nothing read yet
-                    await sim.wait_until(partial(changes_seen, client, 1))
+                    await drive.until(partial(changes_seen, client, 1))
                     for n in range(1, FLIPS + 1):
                         sim.advance(cid)
-                        await sim.wait_until(partial(changes_seen, client, n + 1))
+                        await drive.until(partial(changes_seen, client, n + 1))
                         if n % 3 == 0:
                             got.append(await watch.__anext__())
                     sim.finish(cid)
+                    await drive.until(lambda: client.watch_stats.watched == 0)  # the end seen
                     got += [p async for p in watch]
             stats = client.watch_stats
     states = [p.raw_state for p in got]
@@ -75,17 +79,19 @@ async def test_a_consumer_too_far_behind_sees_a_counted_gap() -> None:
     timeline = flapping(FLIPS, steps=steps)
     async with ManagerSimulator() as sim:
         cid = sim.add_command(timeline)
-        async with Client(sim.url, retry=FAST, poll=POLL) as client:
+        async with manual_client(sim, poll=POLL) as client:
+            drive = Drive(client, sim.clock)
             peak = 0
-            with anyio.fail_after(30):
+            with anyio.fail_after(30):  # a bound for a broken run, not a wait for a result
                 async with client.watch(cid) as watch:
                     inbox = watch._inbox
-                    await sim.wait_until(partial(changes_seen, client, 1))
+                    await drive.until(partial(changes_seen, client, 1))
                     for n in range(1, FLIPS + 1):
                         sim.advance(cid)
-                        await sim.wait_until(partial(changes_seen, client, n + 1))
+                        await drive.until(partial(changes_seen, client, n + 1))
                         peak = max(peak, inbox.bytes)
                     sim.finish(cid)
+                    await drive.until(lambda: client.watch_stats.watched == 0)  # the end seen
                     got = [p async for p in watch]
             stats = client.watch_stats
     one = got[0]

@@ -20,6 +20,7 @@ from cmdprogress import (
     RetryPolicy,
     WatchEvent,
 )
+from cmdprogress._pacing import RECOVER
 from cmdprogress.exceptions import (
     ClientClosedError,
     CommandErrorGroup,
@@ -110,12 +111,20 @@ async def test_300_commands_each_terminal_snapshot_exactly_once(sim: ManagerSimu
 
 @pytest.mark.anyio
 async def test_throttling_slows_the_whole_client_and_recovers(sim: ManagerSimulator) -> None:
-    """503/429 answers cut the client's rate, in-flight stays under the limit, then it recovers."""
-    ids = [sim.add_command(manual()) for _ in range(40)]
-    throttled_seen: list[float | None] = []
+    """503/429 answers cut the client's rate, in-flight stays under the limit, then it recovers.
 
-    with anyio.fail_after(20):
-        async with client_for(sim, max_concurrency=4) as client, anyio.create_task_group() as tg:
+    On the simulator's manual clock: the recovery takes RECOVER seconds of that clock.
+    """
+    ids = [sim.add_command(manual()) for _ in range(40)]
+    # Seconds of the manual clock: no need for the tiny intervals of a wall-clock test.
+    policy = PollPolicy(interval=0.05, max_interval=0.1, throttle_pause=0.1, jitter=0)
+
+    with anyio.fail_after(20):  # a bound for a broken run, not a wait for a result
+        async with (
+            manual_client(sim, poll=policy, max_concurrency=4) as client,
+            anyio.create_task_group() as tg,
+        ):
+            drive = Drive(client, sim.clock)
             watcher = client.watch_many(ids)
 
             async def consume() -> None:
@@ -123,20 +132,28 @@ async def test_throttling_slows_the_whole_client_and_recovers(sim: ManagerSimula
                     pass
 
             tg.start_soon(consume)
-            await sim.wait_until(lambda s: all(s.stats.progress_requests[c] for c in ids))
+            # Half a second of polling: the pacer has seen the pace the Manager served.
+            await drive.until(lambda: sim.clock.now() >= 0.5)
             # Throttling that persists (a third of the answers, more than stray ones).
             sim.faults.inject(Fault.status(503), times=6)
             sim.faults.inject(
                 Fault.raw(429, "<html>slow down</html>", {"Retry-After": "0"}), times=6
             )
-            await sim.wait_until(lambda s: s.faults.pending == 0 and client.stats.throttled >= 12)
-            throttled_seen.append(client._pacer.current_limit)
-            assert client._pacer.slowed_down
-            # Recovery is gradual: many good answers later the cut is lifted.
-            await sim.wait_until(lambda s: not client._pacer.slowed_down)
+            await drive.until(lambda: sim.faults.pending == 0)
+            limit = client._pacer.current_limit
+            slowed = client._pacer.slowed_down
+            cut_at = sim.clock.now()
+            # Recovery is gradual: the cut is lifted RECOVER seconds after it was made.
+            await drive.until(lambda: not client._pacer.slowed_down)
+            recovered_after = sim.clock.now() - cut_at
             sim.finish_all()
-        assert client.stats.throttled >= 2
-    assert throttled_seen[0] is not None
+            await drive.until(lambda: client.watch_stats.watched == 0)
+    assert client.stats.throttled == 12
+    assert client.stats.rate_cuts >= 1
+    assert limit is not None
+    assert slowed
+    # Seen at the first poll after it: within one max_interval.
+    assert recovered_after == pytest.approx(RECOVER, abs=policy.max_interval)
     assert sim.stats.peak_in_flight <= 4
 
 
