@@ -30,6 +30,8 @@ COMPAT_TESTS = [
     "tests/test_auth.py",
     "tests/test_http_faults.py",
     "tests/test_pacing.py",
+    "tests/test_pacing_sim.py",
+    "tests/test_engine_clock.py",
     "tests/test_plugin.py",
 ]
 # What each compatibility run installs beside the test dependencies.

@@ -108,6 +108,7 @@ async def test_polls_waiting_their_turn_end_when_the_client_closes() -> None:
     """get_progress calls waiting their turn at a 1/s ceiling end with ClientClosedError."""
     async with ManagerSimulator(clock="manual") as sim:
         cid = sim.add_command(Timeline.build(steps=2, duration=1000.0))
+        sim.faults.inject(Fault.hang(), times=1)  # the first stays in flight until the close
         client = manual_client(sim, poll=PollPolicy(max_requests_per_second=1))
         errors: list[BaseException] = []
 
@@ -121,7 +122,7 @@ async def test_polls_waiting_their_turn_end_when_the_client_closes() -> None:
             async with client, anyio.create_task_group() as tg:
                 for _ in range(5):
                     tg.start_soon(poll_once)
-                await sim.wait_for_requests(cid, 1)
+                await sim.wait_until(lambda s: s.stats.in_flight == 1)
                 # The other four queued for their turn (the clock never reaches it).
                 assert len(client._pacer._queue) == 4
                 assert sim.clock.next_timer() == 1.0  # the pacer's timer for the next turn
@@ -131,4 +132,4 @@ async def test_polls_waiting_their_turn_end_when_the_client_closes() -> None:
                 assert not client._pacer._queue  # let go at once, not one a second
                 assert sim.clock.next_timer() is None  # and its timer cancelled
     assert len(errors) == 5  # the one in flight too
-    assert sim.stats.progress_requests[cid] == 1  # the four waiting were never sent
+    assert sim.stats.requests_total == 1  # the four waiting were never sent
