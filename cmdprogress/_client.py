@@ -3,37 +3,36 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
-import re
-import ssl as ssl_module
-from collections.abc import Callable, Iterable, Mapping
 from hashlib import blake2b as _blake2b
-from typing import TYPE_CHECKING, Any, Final, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from yarl import URL
 
+from ._actions import (
+    accepted_command_id,
+    configurations_body,
+    service_action,
+    validate_cluster_id,
+)
 from ._auth import BasicAuth, CASAuth, Login, parse_http_url
 from ._checkpoint import read_checkpoint
+from ._client_args import check_auth, check_trace_configs, positive_int, setting
 from ._convert import decode_action, decode_progress
-from ._http import Timeouts, Transport, safe_url
-from ._ids import MAX_ID, validate_command_id, validate_command_ids, validate_since
+from ._http import Timeouts, Transport
+from ._ids import validate_command_id, validate_command_ids, validate_since
 from ._loop import require_asyncio
-from ._models import CommandProgress, CommandState
 from ._pacing import Pacer
 from ._policy import PollPolicy
 from ._retry import RetryPolicy
 from ._scheduler import Engine
 from ._stats import ClientStats
+from ._tls import SSLArg, TLSSetting
 from ._watcher import Watcher, wait_every, wait_one
-from .exceptions import (
-    ActionRejectedError,
-    ClientClosedError,
-    InvalidArgumentError,
-)
+from .exceptions import ClientClosedError, InvalidArgumentError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
     from types import TracebackType
 
     import aiohttp
@@ -41,41 +40,12 @@ if TYPE_CHECKING:
     from ._convert import ActionResult
     from ._engine_inputs import Clock
     from ._events import WatchEvent, WatchStats
+    from ._models import CommandProgress
     from .instrumentation._hooks import Instrumentation
 
 __all__ = ["Client", "validate_command_id", "validate_since"]
 
 logger = logging.getLogger("cmdprogress.client")
-
-_SERVICE_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
-
-SSLArg = ssl_module.SSLContext | bool | str | os.PathLike[str] | None
-
-
-def _validate_cluster_id(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
-        raise InvalidArgumentError(
-            "cluster_id", f"expected a non-negative int such as 1, got {value!r:.60}"
-        )
-    return int(value)
-
-
-def _validate_service(value: object) -> str:
-    if not isinstance(value, str) or _SERVICE_NAME.fullmatch(value) is None:
-        raise InvalidArgumentError(
-            "service",
-            f"{value!r:.60} is not a service name; use the Manager's name such as 'HDFS' "
-            "(letters, digits, '_' and '-')",
-        )
-    return value
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgumentError(name, f"expected an int, got {type(value).__name__}")
-    if value < 1:
-        raise InvalidArgumentError(name, f"must be >= 1, got {value!r}")
-    return value
 
 
 class Client:
@@ -121,51 +91,21 @@ class Client:
         max_body_size: int = 1 << 20,
         trace_configs: list[aiohttp.TraceConfig] | None = None,
     ) -> None:
+        # Checked in the order of the signature: the first bad argument is the one named.
         self._base_url = parse_http_url("base_url", base_url)
-        if auth is not None and not isinstance(auth, CASAuth | BasicAuth):
-            raise InvalidArgumentError(
-                "auth", f"expected CASAuth, BasicAuth or None, got {type(auth).__name__}"
-            )
-        if not (ssl is None or isinstance(ssl, bool | ssl_module.SSLContext | str | os.PathLike)):
-            raise InvalidArgumentError(
-                "ssl",
-                f"expected None, False, an ssl.SSLContext or a CA file path, "
-                f"got {type(ssl).__name__}",
-            )
-        if isinstance(ssl, str) and not ssl:
-            raise InvalidArgumentError("ssl", "an empty CA file path")
-        self._max_concurrency = _positive_int("max_concurrency", max_concurrency)
-        self._max_body_size = _positive_int("max_body_size", max_body_size)
-        if poll is None:
-            poll = PollPolicy()
-        elif not isinstance(poll, PollPolicy):
-            raise InvalidArgumentError("poll", f"expected a PollPolicy, got {type(poll).__name__}")
-        if retry is None:
-            retry = RetryPolicy()
-        elif not isinstance(retry, RetryPolicy):
-            raise InvalidArgumentError(
-                "retry", f"expected a RetryPolicy, got {type(retry).__name__}"
-            )
-        if timeout is None:
-            timeout = Timeouts()
-        elif not isinstance(timeout, Timeouts):
-            raise InvalidArgumentError(
-                "timeout", f"expected a Timeouts, got {type(timeout).__name__}"
-            )
-        if trace_configs is not None and not isinstance(trace_configs, list | tuple):
-            raise InvalidArgumentError("trace_configs", "expected a list of aiohttp.TraceConfig")
-        self._auth = auth
-        self._ssl = ssl
-        self._retry = retry
-        self._timeout = timeout
-        self._trace_configs = list(trace_configs) if trace_configs is not None else None
-        self._poll_policy = poll
+        self._auth = check_auth(auth)
+        self._tls = TLSSetting(ssl)
+        self._max_concurrency = positive_int("max_concurrency", max_concurrency)
+        self._max_body_size = positive_int("max_body_size", max_body_size)
+        self._poll_policy = poll = setting("poll", poll, PollPolicy)
+        self._retry = setting("retry", retry, RetryPolicy)
+        self._timeout = setting("timeout", timeout, Timeouts)
+        self._trace_configs = check_trace_configs(trace_configs)
         self.stats = ClientStats()
         self._pacer = Pacer.from_policy(poll, self.stats)
         self._transport: Transport | None = None
         self._engine: Engine | None = None
         self._stack: contextlib.AsyncExitStack | None = None
-        self._warned_insecure = False
         base = str(self._base_url)
         self._progress_prefix = base + "/web/v1/common/command/"
         # Progress URLs are built from this one by appending to its path: no URL is
@@ -215,36 +155,13 @@ class Client:
 
     # -- lifecycle ----------------------------------------------------------
 
-    def _ssl_context(self) -> ssl_module.SSLContext | bool:
-        ssl = self._ssl
-        if ssl is None or ssl is True:
-            return True
-        if ssl is False:
-            if not self._warned_insecure:
-                self._warned_insecure = True
-                logger.warning(
-                    "TLS certificate verification is OFF for %s (ssl=False): anyone on the "
-                    "path can read the password and the session; pass the Manager's CA instead",
-                    self._base_url.origin(),
-                )
-            return False
-        if isinstance(ssl, ssl_module.SSLContext):
-            return ssl
-        path = os.fspath(ssl)
-        try:
-            return ssl_module.create_default_context(cafile=path)
-        except (OSError, ssl_module.SSLError) as e:
-            raise InvalidArgumentError(
-                "ssl", f"cannot load the CA file {path!r} ({e}); pass a PEM file"
-            ) from None
-
     async def __aenter__(self) -> Client:
         require_asyncio("`async with Client(...)`")
         if self._stack is not None:
             raise ClientClosedError(
                 "this Client is already open; use one `async with` block at a time"
             )
-        ssl = self._ssl_context()
+        ssl = self._tls.context(self._base_url.origin())
         stack = contextlib.AsyncExitStack()
         self._stack = stack
         inst = self._instrumentation
@@ -431,34 +348,13 @@ class Client:
 
             cid = await client.save_configurations({"services": [...]})
         """
-        cluster = _validate_cluster_id(cluster_id)
-        if not isinstance(configurations_summary, Mapping):
-            raise InvalidArgumentError(
-                "configurations_summary",
-                f"expected a mapping (a JSON object), got {type(configurations_summary).__name__}",
-            )
-        body = {"configurations_summary": dict(configurations_summary)}
-        try:
-            # allow_nan=False: NaN and the infinities are not JSON (the Manager would refuse).
-            json.dumps(body, allow_nan=False)
-        except RecursionError:
-            raise InvalidArgumentError(
-                "configurations_summary",
-                "is nested too deeply to be sent as JSON; pass the Manager's configuration "
-                "object, not a self-referencing or generated structure",
-            ) from None
-        except (TypeError, ValueError) as e:
-            raise InvalidArgumentError(
-                "configurations_summary", f"is not JSON serialisable ({e})"
-            ) from None
-        url = f"{self._config_prefix}{cluster}/save"
-        return await self._action(url, body)
+        cluster = validate_cluster_id(cluster_id)
+        body = configurations_body(configurations_summary)
+        return await self._action(f"{self._config_prefix}{cluster}/save", body)
 
     async def _service_action(self, service: str, cluster_id: int, verb: str) -> int:
-        name = _validate_service(service)
-        cluster = _validate_cluster_id(cluster_id)
-        url = f"{self._maintain_prefix}{cluster}/service/{name}/{verb}"
-        return await self._action(url, {"user_password": None, "only_self": True})
+        url, body = service_action(self._maintain_prefix, service, cluster_id, verb)
+        return await self._action(url, body)
 
     async def _send_action(self, url: str, body: Mapping[str, Any]) -> ActionResult:
         """POST an action and decode the answer (accepted or not)."""
@@ -476,17 +372,7 @@ class Client:
 
     async def _action(self, url: str, body: Mapping[str, Any]) -> int:
         result = await self._send_action(url, body)
-        if result.state is CommandState.FAILED or result.id < 0:
-            self.stats.errors += 1
-            detail = result.error_description or "no description"
-            raise ActionRejectedError(
-                f"the Manager refused POST {safe_url(url)} (state {result.raw_state or '?'}, "
-                f"error_code {result.error_code}: {detail}); there is no command to poll",
-                url=safe_url(url),
-                error_code=result.error_code,
-                error_description=result.error_description,
-            )
-        return result.id
+        return accepted_command_id(result, url, self.stats)
 
     # -- watching: thin wrappers over the polling engine (cmdprogress._scheduler) --
 
