@@ -14,15 +14,10 @@ from rich.console import Console
 from cmdprogress import CommandProgress, CommandState, FailedEntity, Step
 from cmdprogress import exceptions as exc
 from cmdprogress._cli import main
-from cmdprogress._cli._display import (
-    PlainDisplay,
-    RichDisplay,
-    _counts_line,
-    can_redraw,
-    live_view,
-    make_display,
-)
+from cmdprogress._cli._display import PlainDisplay, RichDisplay, can_redraw, make_display
 from cmdprogress._cli._errors import cli_words, describe
+from cmdprogress._cli._frame import live_view
+from cmdprogress._cli._texts import counts_line
 from cmdprogress._cli._track import Tracker
 
 
@@ -118,7 +113,7 @@ def test_unknown_states_are_counted_by_their_own_name() -> None:
     t.update(CommandProgress(command_id=1, state=CommandState.UNKNOWN, raw_state="WAITING"))
     t.update(CommandProgress(command_id=2, state=CommandState.UNKNOWN, raw_state="SUSPENDED"))
     t.update(_p(3, CommandState.IN_PROGRESS, 10))
-    line = _counts_line(t)
+    line = counts_line(t)
     assert line == "complete 0, failed 0, error 0, running 1, suspended 1, waiting 1"
     assert "other" not in line
 

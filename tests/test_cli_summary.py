@@ -9,7 +9,8 @@ from rich.console import Console
 
 from cmdprogress import CommandProgress, CommandState, FailedEntity
 from cmdprogress import exceptions as exc
-from cmdprogress._cli._display import PlainDisplay, RichDisplay, live_view, make_display
+from cmdprogress._cli._display import PlainDisplay, RichDisplay, make_display
+from cmdprogress._cli._frame import live_view
 from cmdprogress._cli._track import Tracker
 
 if TYPE_CHECKING:

@@ -13,8 +13,9 @@ from rich.console import Console
 from cmdprogress import CommandProgress, CommandState, FailedEntity, Step
 from cmdprogress import exceptions as exc
 from cmdprogress._cli._args import UsageError, parse_command_ids, resolve_password
-from cmdprogress._cli._display import PlainDisplay, format_duration, live_view
+from cmdprogress._cli._display import PlainDisplay, format_duration
 from cmdprogress._cli._errors import describe
+from cmdprogress._cli._frame import live_view
 from cmdprogress._cli._track import ExitCode, Tracker
 
 
