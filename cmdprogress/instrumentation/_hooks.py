@@ -1,4 +1,8 @@
-"""What the client asks of an instrumentation (no telemetry package imported here)."""
+"""What the client asks of an instrumentation (no telemetry package imported here).
+
+Below the client: the hooks see the client only as an :class:`OpenClient`, so
+``_client`` and this module do not import each other.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,10 @@ if TYPE_CHECKING:
     from yarl import URL
 
     from .._auth import BasicAuth, CASAuth, Login
-    from .._client import Client
     from .._convert import ActionResult
     from .._http import Transport
     from .._models import CommandProgress
+    from .._scheduler import Engine
     from .._stats import ClientStats
 
     PollFn: TypeAlias = Callable[
@@ -23,7 +27,23 @@ if TYPE_CHECKING:
     ]
     ActionFn: TypeAlias = Callable[[str, Mapping[str, Any]], Coroutine[Any, Any, ActionResult]]
 
-__all__ = ["Instrumentation"]
+__all__ = ["Instrumentation", "OpenClient"]
+
+
+class OpenClient(Protocol):
+    """What an instrumentation reads of the :class:`~cmdprogress.Client` it reports on."""
+
+    @property
+    def stats(self) -> ClientStats:
+        """The client's counters."""
+
+    @property
+    def _engine(self) -> Engine | None:
+        """The polling engine (its ``stats``); ``None`` once the client is closing."""
+
+    @property
+    def _base_url(self) -> URL:
+        """The Manager's address (host and port label the metrics)."""
 
 
 class Instrumentation(Protocol):
@@ -48,8 +68,8 @@ class Instrumentation(Protocol):
     def wrap_action(self, send: ActionFn) -> ActionFn:
         """The start / stop / save request, traced."""
 
-    def opened(self, client: Client) -> None:
+    def opened(self, client: OpenClient) -> None:
         """The client is open (its engine too): start reporting its counters."""
 
-    def closed(self, client: Client) -> None:
+    def closed(self, client: OpenClient) -> None:
         """The client closed: stop reporting its counters."""

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from .._http import Transport
     from .._models import CommandProgress
     from .._stats import ClientStats
-    from ._hooks import ActionFn, PollFn
+    from ._hooks import ActionFn, OpenClient, PollFn
 
 __all__ = ["instrument_client"]
 
@@ -123,7 +123,7 @@ class _Metrics:
     """Observable instruments over the counters of the open clients (one set per meter)."""
 
     def __init__(self, meter: metrics.Meter) -> None:
-        self.clients: weakref.WeakSet[Client] = weakref.WeakSet()
+        self.clients: weakref.WeakSet[OpenClient] = weakref.WeakSet()
         for name in _CLIENT_COUNTERS:
             meter.create_observable_counter(
                 f"cmdprogress.client.{name}", [self._reader("client", name)], unit="1"
@@ -251,10 +251,10 @@ class _OpenTelemetry:
 
         return traced_action
 
-    def opened(self, client: Client) -> None:
+    def opened(self, client: OpenClient) -> None:
         self._metrics.clients.add(client)
 
-    def closed(self, client: Client) -> None:
+    def closed(self, client: OpenClient) -> None:
         self._metrics.clients.discard(client)
 
     async def traced_login(self, login: _TracedLogin, run: Awaitable[None]) -> None:
