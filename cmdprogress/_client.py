@@ -197,7 +197,7 @@ class Client:
                 max_workers=self._max_concurrency,
                 poll_stretch=self._pacer.poll_stretch,
                 max_retry_after=self._retry.max_retry_after,
-                request_counts=self.stats.polls,
+                request_counts=self.stats.requests_by_command,
                 clock=self._clock,
             )
             self._engine = await stack.enter_async_context(engine)
@@ -266,7 +266,7 @@ class Client:
         finally:
             engine = self._engine
             if engine is not None:
-                engine.retire(cid)  # its count on stats.polls stays bounded
+                engine.retire(cid)  # its count on stats.requests_by_command stays bounded
 
     def _progress_url(self, command_id: int) -> str:
         return self._progress_prefix + str(command_id) + "/progress"
@@ -422,7 +422,7 @@ class Client:
             await client.wait(1234)
             client.requests_for(1234)  # e.g. 7
         """
-        return int(self.stats.polls[validate_command_id(command_id)])
+        return int(self.stats.requests_by_command[validate_command_id(command_id)])
 
     def watch(self, command_id: int | str, *, since: CommandProgress | None = None) -> Watcher:
         """Stream a command's snapshots: the first one, then each change, then the terminal one.

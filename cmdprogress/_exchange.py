@@ -338,7 +338,7 @@ class Exchanger:
                 stats.in_flight += 1
                 if stats.in_flight > stats.peak_in_flight:
                     stats.peak_in_flight = stats.in_flight
-                stats.polls[command_id] += 1  # type: ignore[index]
+                stats.requests_by_command[command_id] += 1  # type: ignore[index]
             stats.requests += 1
             if logger.isEnabledFor(_DEBUG):
                 logger.debug(

@@ -68,7 +68,7 @@ __all__ = ["KEEP_POLL_COUNTS", "Engine"]
 log = logging.getLogger("cmdprogress.watch")
 
 KEEP_POLL_COUNTS = 1024
-"""Commands no longer watched whose entry stays on ``client.stats.polls`` (the latest ones)."""
+"""Commands no longer watched whose entry stays on ``client.stats.requests_by_command``."""
 _CANCELLED: Final = object()
 """``_Command.poller`` of a command whose poll in flight was cancelled by ``_drop``."""
 
@@ -114,7 +114,7 @@ class Engine:
     - ``max_workers``: the most polls in flight at once;
     - ``poll_stretch``: the pacer's factor for a total demand in polls per second;
     - ``max_retry_after``: the longest ``Retry-After`` a throttled poll waits;
-    - ``request_counts``: requests per command id (``client.stats.polls``), kept bounded;
+    - ``request_counts``: ``client.stats.requests_by_command``, kept bounded;
     - ``clock``: time and timer (default: the running loop).
     """
 
@@ -162,7 +162,7 @@ class Engine:
         self._listeners = Listeners()
         self._random = random.Random()
         # Commands no longer watched (or only fetched) whose poll count is still on
-        # client.stats.polls, oldest first: beyond KEEP_POLL_COUNTS their entry goes.
+        # client.stats.requests_by_command, oldest first: beyond KEEP_POLL_COUNTS their entry goes.
         self._retired: collections.OrderedDict[int, None] = collections.OrderedDict()
 
     # -- lifetime ----------------------------------------------------------------------
@@ -249,7 +249,7 @@ class Engine:
         return self._listeners.add(listener)
 
     def requests_for(self, command_id: int) -> int:
-        """Progress requests sent for ``command_id`` so far (``client.stats.polls``)."""
+        """Progress requests sent for ``command_id`` so far (``stats.requests_by_command``)."""
         return int(self._request_counts[command_id])
 
     def polls(self, command_id: int) -> int:
@@ -308,7 +308,7 @@ class Engine:
     def retire(self, cid: int) -> None:
         """``cid`` is not watched (any more): its poll count may go once it is old enough.
 
-        Keeps ``client.stats.polls`` bounded for a client that runs for ever.
+        Keeps ``client.stats.requests_by_command`` bounded for a client that runs for ever.
         """
         if cid in self._commands:
             return

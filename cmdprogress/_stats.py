@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 
 import attrs
@@ -47,7 +48,20 @@ class ClientStats:
     """Progress requests in flight right now."""
     peak_in_flight: int = 0
     """The most progress requests in flight at once."""
-    polls: Counter[int] = attrs.field(factory=Counter)
-    """Progress requests per command id: every command being watched, and the latest
-    1,024 that are not (their watch ended, or only ``get_progress`` asked); older
-    entries are dropped, so a client that runs for ever stays bounded."""
+    requests_by_command: Counter[int] = attrs.field(factory=Counter)
+    """Progress requests (HTTP, retries included) per command id: every command being
+    watched, and the latest 1,024 that are not (their watch ended, or only
+    ``get_progress`` asked); older entries are dropped, so a client that runs for
+    ever stays bounded. ``client.requests_for(id)`` reads one entry."""
+
+    @property
+    def polls(self) -> Counter[int]:
+        """Deprecated name of :attr:`requests_by_command` (it counts HTTP requests, not the
+        engine's polls of ``WatchStats.polls``)."""
+        warnings.warn(
+            "ClientStats.polls is deprecated: it counts HTTP requests per command, not "
+            "polls; use ClientStats.requests_by_command",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.requests_by_command

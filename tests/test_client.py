@@ -182,7 +182,7 @@ async def test_in_flight_never_exceeds_max_concurrency() -> None:
         assert client.stats.peak_in_flight == 4
         assert client.stats.in_flight == 0
         assert client.stats.requests == 50
-        assert sum(client.stats.polls.values()) == 50
+        assert sum(client.stats.requests_by_command.values()) == 50
 
 
 @pytest.mark.anyio

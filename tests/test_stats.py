@@ -35,7 +35,7 @@ async def test_terminal_counts_failed_commands_and_watch_errors_count_errors() -
 
 @pytest.mark.anyio
 async def test_poll_counts_of_ended_watches_are_bounded() -> None:
-    """An endless watcher(keep_results=False): client.stats.polls keeps only the latest ended."""
+    """An endless watcher(keep_results=False): requests_by_command keeps only the latest ended."""
     total = KEEP_POLL_COUNTS + 300
     async with ManagerSimulator() as sim:
         ids = [sim.add_command(Timeline.build(steps=2, duration=100.0)) for _ in range(total)]
@@ -55,7 +55,7 @@ async def test_poll_counts_of_ended_watches_are_bounded() -> None:
                         if ended == start + len(batch):
                             break
                 assert ended == total
-                polls = dict(client.stats.polls)
+                polls = dict(client.stats.requests_by_command)
                 latest = client.requests_for(ids[-1])
     assert len(polls) == KEEP_POLL_COUNTS
     assert set(polls) == set(ids[-KEEP_POLL_COUNTS:])  # the oldest went first
@@ -72,7 +72,23 @@ async def test_poll_counts_of_get_progress_are_bounded_too() -> None:
             async with Client(sim.url) as client:
                 for cid in ids:
                     await client.get_progress(cid)
-                polls = dict(client.stats.polls)
+                polls = dict(client.stats.requests_by_command)
     assert len(polls) == KEEP_POLL_COUNTS
     assert ids[0] not in polls
     assert polls[ids[-1]] == 1
+
+
+@pytest.mark.anyio
+async def test_the_deprecated_polls_name_warns_and_reads_requests_by_command() -> None:
+    """ClientStats.polls (old name) warns and returns the requests_by_command counter itself."""
+    async with ManagerSimulator() as sim:
+        cid = sim.add_command(Timeline.build())
+        with anyio.fail_after(10):
+            async with Client(sim.url) as client:
+                await client.get_progress(cid)
+                await client.get_progress(cid)
+    stats = client.stats
+    assert stats.requests_by_command == {cid: 2}
+    with pytest.warns(DeprecationWarning, match="use ClientStats.requests_by_command"):
+        old = stats.polls
+    assert old is stats.requests_by_command
