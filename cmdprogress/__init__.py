@@ -57,7 +57,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # ``cmdprogress.Engine`` was public; it is internal now (the client is the way in).
+    # ``cmdprogress.Engine`` is internal (the client is the way in): the name still
+    # resolves, with a DeprecationWarning, and is imported only when asked for.
     if name == "Engine":
         import warnings
 

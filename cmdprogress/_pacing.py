@@ -114,10 +114,11 @@ class Pacer:
     clock by default); ``stats`` (the client's) gets ``rate_limit``,
     ``rate_cuts``, ``paused_seconds`` and ``poll_stretch`` kept current.
 
-    Example::
+    Example (what the transport does for each request)::
 
         pacer = Pacer(max_requests_per_second=20)
-        await pacer.acquire()  # returns at once, then 50 ms apart
+        if pacer.reserve() > 0:  # 0 at once, then polls go 50 ms apart
+            await pacer.wait()  # this poll's turn, first come first served
         ticket = pacer.ticket  # the number of the request just let through
         pacer.on_answer(ticket)  # it succeeded
         pacer.current_limit  # 20 until the Manager throttles
@@ -334,7 +335,12 @@ class Pacer:
         return max(start - now, 1e-9)
 
     async def acquire(self, priority: bool = False) -> None:
-        """Wait until the next request may be sent (see :meth:`reserve`)."""
+        """:meth:`reserve`, then :meth:`wait` if the request may not go yet.
+
+        A shorthand for callers outside the transport (tests, benchmarks): the
+        transport calls :meth:`reserve` itself, so that a request that may go
+        at once awaits nothing.
+        """
         if self.reserve(priority) > 0:
             await self.wait()
 

@@ -1,8 +1,9 @@
-"""The names the polling engine's modules used to share, re-exported from where they live now.
+"""The polling engine's names under one module, for code that imports them from here.
 
-The engine is split by responsibility: :mod:`cmdprogress._scheduler`,
+Each lives in the module of its responsibility: :mod:`cmdprogress._scheduler`,
 :mod:`cmdprogress._mailbox`, :mod:`cmdprogress._watcher`,
-:mod:`cmdprogress._poll_errors` and :mod:`cmdprogress._events`.
+:mod:`cmdprogress._poll_errors` and :mod:`cmdprogress._events`; nothing in the
+package imports this module.
 """
 
 from __future__ import annotations
