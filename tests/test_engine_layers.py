@@ -99,3 +99,28 @@ def test_a_long_module_is_reported(tmp_path: Path) -> None:
     (tmp_path / "pkg" / "sub" / "_long.py").write_text("x = 1\n" * (MAX_LINES + 1))
     (tmp_path / "pkg" / "_fits.py").write_text("x = 1\n" * MAX_LINES)
     assert _too_long(tmp_path / "pkg") == {"pkg.sub._long": MAX_LINES + 1}
+
+
+def _mapped_modules(text: str) -> set[str]:
+    """The module paths the module map of docs/architecture.md names (its first code block)."""
+    block = text.split("```\ncmdprogress/\n", 1)[1].split("```", 1)[0]
+    found: set[str] = set()
+    folder = ""
+    for line in block.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        word = line.split(maxsplit=1)[0] if line.strip() else ""
+        if indent == 2 and word.endswith("/"):
+            folder = word
+        elif indent == 2 and word.endswith(".py"):
+            found.add(word)
+        elif indent == 4 and word.endswith(".py"):
+            found.add(folder + word)
+    return found
+
+
+def test_the_architecture_map_lists_every_module() -> None:
+    """docs/architecture.md's module map names every module of the package, and only those."""
+    doc = (_PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    files = {p.relative_to(_PACKAGE).as_posix() for p in _PACKAGE.rglob("*.py")}
+    assert {"_client.py", "_cli/_frame.py", "testing/_pages.py"} <= files
+    assert _mapped_modules(doc) == files
