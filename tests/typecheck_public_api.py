@@ -30,6 +30,7 @@ from cmdprogress import (
 from cmdprogress import exceptions as exc
 
 if TYPE_CHECKING:
+    from collections import Counter
     from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ async def main(password: str, ca_file: str) -> dict[int, CommandProgress]:
         remove()
         watch_stats: WatchStats = client.watch_stats
         sent: int = client.requests_for("1234")
-        log.info("%d %d", watch_stats.polls, sent)
+        per_command: Counter[int] = stats.requests_by_command
+        log.info("%d %d %d", watch_stats.polls, sent, per_command[1234])
         snapshot = await client.get_progress(1234)
         snapshot = await client.get_progress("1234")
         state: CommandState = snapshot.state
