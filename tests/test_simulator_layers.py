@@ -13,17 +13,20 @@ _TESTING = Path(cmdprogress.testing.__file__).parent
 
 # The client side: the simulator builds its answers from its own data.
 _CLIENT_SIDE = {
+    "_actions",
     "_auth",
     "_cadence",
     "_checkpoint",
     "_cli",
     "_client",
+    "_client_args",
     "_convert",
     "_http",
     "_models",
     "_pacing",
     "_policy",
     "_stats",
+    "_tls",
     "_watch",
     "exceptions",
     "instrumentation",
