@@ -27,7 +27,6 @@ _ENGINE = tuple(
         "_mailbox",
         "_poll_errors",
         "_scheduler",
-        "_watch",
         "_watcher",
     )
 )
