@@ -326,6 +326,37 @@ def _is_homogeneous_tuple(cls: Any) -> bool:
     return getattr(cls, "__origin__", None) is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
+STEPS_KEPT: Final = 4096
+"""Distinct steps the step interning remembers before it starts again."""
+
+
+def _interning_step_hook(structure: Callable[[Any, Any], Step]) -> Callable[[Any, Any], Step]:
+    """Structure a step, handing out one :class:`Step` per distinct name and description.
+
+    Successive answers for a command repeat its steps: each is structured
+    (and checked) once, then found by its two texts, so snapshots share their
+    steps and compare them by identity.  What is not two texts (``null``, a
+    wrong kind) goes to ``structure``, the generated hook, which decides.
+    """
+    known: dict[tuple[str, str], Step] = {}
+
+    def structure_step(obj: Any, _: object) -> Step:
+        if obj.__class__ is dict:
+            name = obj.get("name", "")
+            description = obj.get("description", "")
+            if name.__class__ is str and description.__class__ is str:
+                key = (name, description)
+                step = known.get(key)
+                if step is None:
+                    if len(known) >= STEPS_KEPT:
+                        known.clear()
+                    step = known[key] = structure(obj, Step)
+                return step
+        return structure(obj, Step)
+
+    return structure_step
+
+
 def _list_hook_factory(cls: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
     """Structure a JSON array into a tuple; ``null`` is empty, anything else is rejected."""
     item_type = cls.__args__[0]
@@ -333,6 +364,8 @@ def _list_hook_factory(cls: Any, conv: cattrs.Converter) -> Callable[[Any, Any],
     cap = _cap_of(item_type)
 
     if not conv.detailed_validation:
+        if item_type is Step:
+            item_hook = _interning_step_hook(item_hook)
 
         def structure_list(obj: Any, _: object) -> tuple[Any, ...]:
             if obj.__class__ is list:

@@ -460,3 +460,36 @@ def test_decode_action_rejects(body: bytes, fragment: str) -> None:
     assert any(fragment in e for e in info.value.errors)
     assert info.value.command_id is None
     assert info.value.url == "https://m/start"
+
+
+def test_repeated_steps_are_one_object() -> None:
+    """Successive answers listing the same step share one Step object, equal to a fresh one."""
+    body = _body(SNAKE)
+    first, second = decode_progress(1, body), decode_progress(2, body)
+    assert first.steps == (Step("Check", "ok"), Step("Start", ""))
+    assert all(a is b for a, b in zip(first.steps, second.steps, strict=True))
+
+
+def test_steps_outside_the_interning_path() -> None:
+    """A step with a null or missing text, or extra keys, decodes as before; a wrong kind is refused."""
+    doc = {"res_obj": {"step_list": [{"name": None, "description": "d"}, {"name": "n", "x": 1}]}}
+    progress = decode_progress(1, _body(doc))
+    assert progress.steps == (Step("", "d"), Step("n", ""))
+    bad = {"res_obj": {"step_list": [{"name": ["n"], "description": "d"}]}}
+    with pytest.raises(MalformedResponseError) as info:
+        decode_progress(1, _body(bad))
+    assert info.value.errors == ["expected text, got a list @ $.res_obj.step_list[0].name"]
+
+
+def test_step_interning_is_bounded() -> None:
+    """The interned steps start again once STEPS_KEPT distinct ones were seen (bounded memory)."""
+    from cmdprogress._converter import STEPS_KEPT, _interning_step_hook
+
+    hook = _interning_step_hook(lambda obj, _: Step(obj["name"], obj["description"]))
+    first = hook({"name": "0", "description": ""}, Step)
+    assert hook({"name": "0", "description": ""}, Step) is first
+    for k in range(1, STEPS_KEPT + 1):  # the last one starts the table again
+        hook({"name": str(k), "description": ""}, Step)
+    again = hook({"name": "0", "description": ""}, Step)
+    assert again == first
+    assert again is not first
