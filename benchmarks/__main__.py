@@ -107,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ``python -m benchmarks freshness [...]`` runs the freshness frontier alone and
     rewrites only its sections of ``RESULTS.md`` (see ``benchmarks/freshness.py``);
-    ``python -m benchmarks pacing [...]`` the pacing benchmarks (``benchmarks/pacing.py``).
+    ``python -m benchmarks pacing [...]`` the pacing benchmarks (``benchmarks/pacing.py``);
+    ``python -m benchmarks wire [...]`` the moving get_progress path alone against the
+    bare loop, printed only (``benchmarks/wire.py``).
     """
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["otel"]:
@@ -126,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import pacing
 
         return pacing.main(args[1:])
+    if args[:1] == ["wire"]:
+        from . import wire
+
+        return wire.main(args[1:])
     results = run(argv)
     return 1 if results.errors else 0
 

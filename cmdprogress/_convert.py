@@ -214,21 +214,31 @@ def _decode_progress(
     if res is None:
         res = _NO_RES_OBJ
     steps, steps_omitted = split_omitted(res.step_list)
-    failed, failed_omitted = split_omitted(res.fail_entity_list)
+    failed = res.fail_entity_list
+    if failed:
+        failed, failed_omitted = split_omitted(failed)
+        entities = tuple([FailedEntity(f.fail_entity, f.operation_type) for f in failed])
+    else:
+        entities, failed_omitted = (), 0
+    total_progress = wire.total_progress
+    error_code = wire.error_code
+    total_step_size = res.total_step_size
+    wire_id = wire.id
+    # Positional, in the order of the fields: keywords cost more on every poll.
     return CommandProgress(
-        command_id=command_id,
-        state=STATES.get(raw_state, _UNKNOWN),
-        raw_state=raw_state,
-        total_progress=0.0 if wire.total_progress is None else wire.total_progress,
-        error_code=0 if wire.error_code is None else wire.error_code,
-        error_description=wire.error_description,
-        steps=steps,
-        failed_entities=tuple([FailedEntity(f.fail_entity, f.operation_type) for f in failed]),
-        total_step_size=0 if res.total_step_size is None else res.total_step_size,
-        cluster_id=res.cluster_id,
-        wire_id=-1 if wire.id is None else wire.id,
-        steps_omitted=steps_omitted,
-        failed_entities_omitted=failed_omitted,
+        command_id,
+        STATES.get(raw_state, _UNKNOWN),
+        0.0 if total_progress is None else total_progress,
+        0 if error_code is None else error_code,
+        wire.error_description,
+        steps,
+        entities,
+        0 if total_step_size is None else total_step_size,
+        res.cluster_id,
+        raw_state,
+        -1 if wire_id is None else wire_id,
+        steps_omitted,
+        failed_omitted,
     )
 
 
