@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from hashlib import blake2b as _blake2b
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 from yarl import URL
 
@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 __all__ = ["Client", "validate_command_id", "validate_since"]
 
 logger = logging.getLogger("cmdprogress.client")
+
+# Progress URL objects a client keeps (Client._progress_url): bounded memory.
+_PROGRESS_URLS_KEPT: Final = 1024
 
 
 class Client:
@@ -112,6 +115,8 @@ class Client:
         # parsed per poll.
         self._progress_root = URL(self._progress_prefix, encoded=True)
         self._progress_path = self._progress_root.raw_path
+        # One URL object per command polled (see _progress_url).
+        self._progress_urls: dict[int, URL] = {}
         self._maintain_prefix = base + "/web/v1/maintain/cluster/"
         self._config_prefix = base + "/web/v1/config/cluster/"
 
@@ -268,19 +273,31 @@ class Client:
             if engine is not None:
                 engine.retire(cid)  # its count on stats.requests_by_command stays bounded
 
-    def _progress_url(self, command_id: int) -> str:
-        return self._progress_prefix + str(command_id) + "/progress"
+    def _progress_url(self, command_id: int) -> URL:
+        """The progress URL of ``command_id``: the same object for every poll of it.
+
+        aiohttp reads a URL's host, port and origin on every request, and yarl
+        computes them once per URL object; reusing the object spares that.
+        At most :data:`_PROGRESS_URLS_KEPT` are kept; then the table starts again.
+        """
+        urls = self._progress_urls
+        url = urls.get(command_id)
+        if url is None:
+            if len(urls) >= _PROGRESS_URLS_KEPT:
+                urls.clear()
+            path = self._progress_path + str(command_id) + "/progress"
+            url = urls[command_id] = self._progress_root.with_path(path, encoded=True)
+        return url
 
     async def _fetch_progress(self, command_id: int) -> CommandProgress:
         """One logical poll of an already validated id."""
         transport = self._transport
         if transport is None:
             transport = self._open_transport()
-        path = self._progress_path + str(command_id) + "/progress"
-        url = self._progress_root.with_path(path, encoded=True)
+        url = self._progress_url(command_id)
         answer = await transport.request("GET", url, command_id=command_id, progress=True)
         try:
-            return decode_progress(command_id, answer.body, url=self._progress_url(command_id))
+            return decode_progress(command_id, answer.body, url=url)
         except BaseException:
             self.stats.errors += 1
             raise

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
 
+    from yarl import URL
+
 __all__ = ["ActionResult", "converter", "decode_action", "decode_progress"]
 
 
@@ -158,7 +160,7 @@ def _slow_structure(body: bytes, cls: type[_W]) -> _W | list[str]:
 
 
 def _malformed(
-    errors: list[str], what: str, *, body: bytes, url: str, command_id: int | None
+    errors: list[str], what: str, *, body: bytes, url: str | URL, command_id: int | None
 ) -> MalformedResponseError:
     shown = "; ".join(errors[:3])
     if len(errors) > 3:
@@ -166,7 +168,7 @@ def _malformed(
     return MalformedResponseError(
         f"{what} is not a document cmdprogress can read: {shown}. Check that the base URL "
         "points at the Manager's web app; if it persists, report the body excerpt",
-        url=url,
+        url=str(url),
         command_id=command_id,
         errors=errors,
         body=body,
@@ -176,8 +178,10 @@ def _malformed(
 # --------------------------------------------------------------------------- decoding
 
 
-def decode_progress(command_id: int, body: bytes, *, url: str = "") -> CommandProgress:
+def decode_progress(command_id: int, body: bytes, *, url: str | URL = "") -> CommandProgress:
     """Decode the body of a 200 answer from the progress endpoint.
+
+    ``url``, where the body came from, is written into an error only (as text).
 
     Raises :class:`~cmdprogress.exceptions.MalformedResponseError` (and nothing
     else) when the body is not a progress document.
@@ -190,7 +194,7 @@ def decode_progress(command_id: int, body: bytes, *, url: str = "") -> CommandPr
 
 
 def _decode_progress(
-    loads: Callable[[bytes], Any], command_id: int, body: bytes, url: str
+    loads: Callable[[bytes], Any], command_id: int, body: bytes, url: str | URL
 ) -> CommandProgress:
     """:func:`decode_progress` with a given JSON parser (the benchmark compares them)."""
     try:
