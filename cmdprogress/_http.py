@@ -134,7 +134,8 @@ class Transport(Exchanger):
                         generation = keeper.generation
                         extra = keeper.request_headers
                     # The cookie jar reads it: an answer from an older session sets no cookie.
-                    token = _SENT_UNDER.set(generation if keeper is not None else None)
+                    # Without a login there is no session, and the jar needs nothing.
+                    token = None if keeper is None else _SENT_UNDER.set(generation)
                     try:
                         first = await self.exchange(
                             method,
@@ -153,7 +154,8 @@ class Transport(Exchanger):
                                 self, sent, first, self._allowed(), login=False
                             )
                     finally:
-                        _SENT_UNDER.reset(token)
+                        if token is not None:
+                            _SENT_UNDER.reset(token)
                 except (ConnectError, RequestTimeoutError, HTTPStatusError) as e:
                     # HTTPStatusError comes only from a login step that met a 5xx/429.
                     if tries >= self.retry.attempts or not may_retry(e, idempotent=idempotent):
