@@ -142,6 +142,7 @@ class Pacer:
         "_probe_answers",
         "_probe_throttled",
         "_queue",
+        "_quiet",
         "_restored",
         "_round_answers",
         "_round_ok",
@@ -210,6 +211,10 @@ class Pacer:
         # When the last successes were answered (the served rate), and the first answer.
         self._successes: collections.deque[float] = collections.deque(maxlen=_SUCCESSES)
         self._first_answer = math.inf
+        # Never cut, and no throttle among the answers in the window (after the first
+        # answer): a success then only adds to the window and the served rate, since
+        # the rounds and probes counted after a cut do not exist yet.
+        self._quiet = False
         self._publish()
 
     @classmethod
@@ -433,12 +438,16 @@ class Pacer:
                 share = self._round_throttled / self._round_answers
                 if share < _MAX_BACKGROUND:
                     self._background = 0.5 * (self._background + share)
+        self._quiet = self._window_throttled == 0 and self.cuts == 0
 
     def on_answer(self, ticket: int = 0) -> None:
         """The request with ``ticket`` got a successful answer."""
         now = self._clock()
         self._successes.append(now)
-        self._record(now, False, ticket)
+        if self._quiet:
+            self._window.append((now, False))
+        else:
+            self._record(now, False, ticket)
 
     def on_throttle(self, retry_after: float | None, ticket: int | None = None) -> None:
         """The request with ``ticket`` got a 429/503 (``retry_after`` in seconds if given).
