@@ -266,8 +266,17 @@ class Client:
             print(f"{p.state.value} {p.total_progress:.0f}%")
         """
         cid = validate_command_id(command_id)
+        transport = self._transport
+        if transport is None:
+            transport = self._open_transport()
+        url = self._progress_url(cid)
         try:
-            return await self._fetch_progress(cid)
+            answer = await transport.request("GET", url, command_id=cid, progress=True)
+            try:
+                return decode_progress(cid, answer.body, url=url)
+            except BaseException:
+                self.stats.errors += 1
+                raise
         finally:
             engine = self._engine
             if engine is not None:
@@ -289,23 +298,10 @@ class Client:
             url = urls[command_id] = self._progress_root.with_path(path, encoded=True)
         return url
 
-    async def _fetch_progress(self, command_id: int) -> CommandProgress:
-        """One logical poll of an already validated id."""
-        transport = self._transport
-        if transport is None:
-            transport = self._open_transport()
-        url = self._progress_url(command_id)
-        answer = await transport.request("GET", url, command_id=command_id, progress=True)
-        try:
-            return decode_progress(command_id, answer.body, url=url)
-        except BaseException:
-            self.stats.errors += 1
-            raise
-
     async def _poll_progress(
         self, command_id: int, previous: CommandProgress | None, digest: bytes
     ) -> tuple[CommandProgress, bytes]:
-        """The engine's poll: :meth:`_fetch_progress` that skips decoding a repeated body.
+        """The engine's poll: :meth:`get_progress` that skips decoding a repeated body.
 
         ``digest`` is what this method returned with ``previous`` (``b""`` at
         first); a body with the same digest is the same document, so
