@@ -281,6 +281,22 @@ def _optional_hook_factory(cls: Any, conv: cattrs.Converter) -> Callable[[Any, A
     on every call (it is on the path of every poll).
     """
     inner_type = cls.__args__[0]
+    if inner_type in _ALIASES and not conv.detailed_validation:
+        # The object hook's work in this one call: no second call per optional object.
+        generated = make_dict_structure_fn(inner_type, conv)
+        aliases = _ALIASES[inner_type]
+        alias_keys = aliases.keys()
+
+        def structure_optional_object(obj: Any, _: object) -> Any:
+            if obj.__class__ is dict:
+                if not alias_keys.isdisjoint(obj):
+                    obj = _normalise_keys(obj, aliases)
+                return generated(obj, inner_type)
+            if obj is None:
+                return None
+            _reject("an object", obj)
+
+        return structure_optional_object
     inner = conv.get_structure_hook(inner_type)
 
     def structure_optional(obj: Any, _: object) -> Any:
@@ -369,6 +385,8 @@ def _list_hook_factory(cls: Any, conv: cattrs.Converter) -> Callable[[Any, Any],
 
         def structure_list(obj: Any, _: object) -> tuple[Any, ...]:
             if obj.__class__ is list:
+                if not obj:
+                    return ()
                 if cap is not None and len(obj) > cap:
                     # Only the last `cap` items are structured (and checked).
                     return _capped(
