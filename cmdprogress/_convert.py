@@ -73,12 +73,7 @@ class ActionResult:
     error_description: str = ""
 
 
-# Wire shapes: the documented snake_case names, so error paths use them too.
-# ``None`` in a numeric field means "null or missing": the default applies.
-# Not frozen: they live only inside the decoder, between the JSON and the frozen
-# snapshot, and a frozen class's __init__ costs ~2x a plain slotted one's.
-
-
+# The wire shapes (WireProgress, ...) and what each field accepts: _converter.py.
 _structure_progress: Final = converter.get_structure_hook(WireProgress)
 _structure_action: Final = converter.get_structure_hook(WireAction)
 _UNKNOWN: Final = CommandState.UNKNOWN

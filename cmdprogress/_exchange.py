@@ -56,8 +56,8 @@ class Timeouts:
     - ``connect``: opening a connection, TLS handshake included.
     - ``read``: the longest silence while waiting for or reading an answer
       (off by default: progress answers are small, so ``total`` bounds them,
-      and aiohttp re-arms this timer on every received chunk, which measured
-      about 10 % more CPU per poll).
+      and aiohttp re-arms this timer on every received chunk, work added to
+      every poll).
     - ``total``: one HTTP request from send to the last body byte.
 
     Waiting for a free connection slot (``max_concurrency``) is not counted.
@@ -348,8 +348,8 @@ class Exchanger:
                     "" if command_id is None else f" (command {command_id})",
                 )
             try:
-                # `async with await`: the response's own context, without the
-                # request context manager's two coroutines around it (same steps).
+                # `async with await`: the response's own context manager, without
+                # aiohttp's request context manager around it (it takes the same steps).
                 async with await self.session.request(
                     method,
                     url,
@@ -359,7 +359,7 @@ class Exchanger:
                     json=json_body,
                 ) as resp:
                     # The common answer (a Content-Length under the cap, not
-                    # compressed) is read here directly: one coroutine less per request.
+                    # compressed) is read here at once; _read handles the others.
                     length = resp.content_length
                     answer_headers = resp.headers
                     if (

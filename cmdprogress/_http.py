@@ -12,7 +12,7 @@
   failures (the rules of ``_retry.py``), and the status mapping.
 
 The plain path of a poll (logged in, a 2xx JSON answer) is ``request`` ->
-``exchange``: two coroutines, no object built besides the :class:`Answer`.
+``exchange``, building no object besides the :class:`Answer`.
 """
 
 from __future__ import annotations
