@@ -471,7 +471,7 @@ def test_repeated_steps_are_one_object() -> None:
 
 
 def test_steps_outside_the_interning_path() -> None:
-    """A step with a null or missing text, or extra keys, decodes as before; a wrong kind is refused."""
+    """A step with a null or missing text or extra keys decodes as ever; a wrong kind is refused."""
     doc = {"res_obj": {"step_list": [{"name": None, "description": "d"}, {"name": "n", "x": 1}]}}
     progress = decode_progress(1, _body(doc))
     assert progress.steps == (Step("", "d"), Step("n", ""))
