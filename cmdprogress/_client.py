@@ -22,6 +22,7 @@ from ._convert import decode_action, decode_progress
 from ._http import Timeouts, Transport
 from ._ids import validate_command_id, validate_command_ids, validate_since
 from ._loop import require_asyncio
+from ._models import CommandState
 from ._pacing import Pacer
 from ._policy import PollPolicy
 from ._retry import RetryPolicy
@@ -47,8 +48,10 @@ __all__ = ["Client", "validate_command_id", "validate_since"]
 
 logger = logging.getLogger("cmdprogress.client")
 
-# Progress URL objects a client keeps (Client._progress_url): bounded memory.
-_PROGRESS_URLS_KEPT: Final = 1024
+# Progress URL objects a client keeps for running commands (Client._poll_url).
+_POLL_URLS_KEPT: Final = 1024
+_COMPLETE: Final = CommandState.COMPLETE
+_FAILED: Final = CommandState.FAILED
 
 
 class Client:
@@ -115,8 +118,8 @@ class Client:
         # parsed per poll.
         self._progress_root = URL(self._progress_prefix, encoded=True)
         self._progress_path = self._progress_root.raw_path
-        # One URL object per command polled (see _progress_url).
-        self._progress_urls: dict[int, URL] = {}
+        # One URL object per command get_progress polls (see _poll_url).
+        self._poll_urls: dict[int, URL] = {}
         self._maintain_prefix = base + "/web/v1/maintain/cluster/"
         self._config_prefix = base + "/web/v1/config/cluster/"
 
@@ -269,30 +272,41 @@ class Client:
         transport = self._transport
         if transport is None:
             transport = self._open_transport()
-        url = self._progress_url(cid)
+        url = self._poll_url(cid)
+        ended = True  # the poll failed or the command ended: its URL is not kept
         try:
             answer = await transport.request("GET", url, command_id=cid, progress=True)
             try:
-                return decode_progress(cid, answer.body, url=url)
+                progress = decode_progress(cid, answer.body, url=url)
             except BaseException:
                 self.stats.errors += 1
                 raise
+            state = progress.state
+            ended = state is _COMPLETE or state is _FAILED
+            return progress
         finally:
+            if ended:
+                self._poll_urls.pop(cid, None)
             engine = self._engine
             if engine is not None:
                 engine.retire(cid)  # its count on stats.requests_by_command stays bounded
 
-    def _progress_url(self, command_id: int) -> URL:
-        """The progress URL of ``command_id``: the same object for every poll of it.
+    def _progress_url(self, command_id: int) -> str:
+        return self._progress_prefix + str(command_id) + "/progress"
+
+    def _poll_url(self, command_id: int) -> URL:
+        """The progress URL of ``command_id`` as one object for all its polls.
 
         aiohttp reads a URL's host, port and origin on every request, and yarl
         computes them once per URL object; reusing the object spares that.
-        At most :data:`_PROGRESS_URLS_KEPT` are kept; then the table starts again.
+        :meth:`get_progress` drops it once the command ended (or the poll
+        failed); at most :data:`_POLL_URLS_KEPT` are kept, then the table
+        starts again.
         """
-        urls = self._progress_urls
+        urls = self._poll_urls
         url = urls.get(command_id)
         if url is None:
-            if len(urls) >= _PROGRESS_URLS_KEPT:
+            if len(urls) >= _POLL_URLS_KEPT:
                 urls.clear()
             path = self._progress_path + str(command_id) + "/progress"
             url = urls[command_id] = self._progress_root.with_path(path, encoded=True)

@@ -342,8 +342,10 @@ def _is_homogeneous_tuple(cls: Any) -> bool:
     return getattr(cls, "__origin__", None) is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
-STEPS_KEPT: Final = 4096
+STEPS_KEPT: Final = 512
 """Distinct steps the step interning remembers before it starts again."""
+STEP_TEXT_KEPT: Final = 200
+"""The longest name plus description (characters) of a step the interning remembers."""
 
 
 def _interning_step_hook(structure: Callable[[Any, Any], Step]) -> Callable[[Any, Any], Step]:
@@ -353,6 +355,9 @@ def _interning_step_hook(structure: Callable[[Any, Any], Step]) -> Callable[[Any
     (and checked) once, then found by its two texts, so snapshots share their
     steps and compare them by identity.  What is not two texts (``null``, a
     wrong kind) goes to ``structure``, the generated hook, which decides.
+    Bounded memory: at most :data:`STEPS_KEPT` steps of at most
+    :data:`STEP_TEXT_KEPT` characters are remembered; longer ones are built
+    each time.
     """
     known: dict[tuple[str, str], Step] = {}
 
@@ -363,10 +368,13 @@ def _interning_step_hook(structure: Callable[[Any, Any], Step]) -> Callable[[Any
             if name.__class__ is str and description.__class__ is str:
                 key = (name, description)
                 step = known.get(key)
-                if step is None:
+                if step is not None:
+                    return step
+                step = structure(obj, Step)
+                if len(name) + len(description) <= STEP_TEXT_KEPT:
                     if len(known) >= STEPS_KEPT:
                         known.clear()
-                    step = known[key] = structure(obj, Step)
+                    known[key] = step
                 return step
         return structure(obj, Step)
 

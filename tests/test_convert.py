@@ -493,3 +493,13 @@ def test_step_interning_is_bounded() -> None:
     again = hook({"name": "0", "description": ""}, Step)
     assert again == first
     assert again is not first
+
+
+def test_long_steps_are_not_interned() -> None:
+    """A step longer than STEP_TEXT_KEPT is built for each answer, never remembered."""
+    from cmdprogress._converter import STEP_TEXT_KEPT
+
+    doc = {"res_obj": {"step_list": [{"name": "n", "description": "d" * STEP_TEXT_KEPT}]}}
+    first, second = decode_progress(1, _body(doc)), decode_progress(1, _body(doc))
+    assert first.steps == second.steps
+    assert first.steps[0] is not second.steps[0]

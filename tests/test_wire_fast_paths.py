@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 
 from cmdprogress import Client
-from cmdprogress._client import _PROGRESS_URLS_KEPT
+from cmdprogress._client import _POLL_URLS_KEPT
 from cmdprogress._pacing import BETA, WINDOW, Pacer
-from cmdprogress.exceptions import MalformedResponseError
+from cmdprogress.exceptions import MalformedResponseError, UnknownCommandError
 from cmdprogress.testing import Fault, ManagerSimulator, Timeline
 
 
@@ -24,21 +24,32 @@ def manual() -> Timeline:
 
 
 @pytest.mark.anyio
-async def test_each_command_polls_through_one_url_object() -> None:
-    """Every poll of a command uses the same URL object; the table of them stays bounded."""
+async def test_each_running_command_polls_through_one_url_object() -> None:
+    """get_progress reuses one URL object per running command; an ended command's is dropped."""
     async with ManagerSimulator() as sim, Client(sim.url) as client:
         cid = sim.add_command(manual())
-        url = client._progress_url(cid)
-        assert client._progress_url(cid) is url
+        url = client._poll_url(cid)
+        assert client._poll_url(cid) is url
         assert str(url) == f"{sim.url}/web/v1/common/command/{cid}/progress"
         first = await client.get_progress(cid)
         sim.advance(cid)
         assert await client.get_progress(cid) != first
-        assert client._progress_url(cid) is url
-        for other in range(10_000, 10_000 + _PROGRESS_URLS_KEPT + 1):
-            client._progress_url(other)
-        assert len(client._progress_urls) <= _PROGRESS_URLS_KEPT
-        assert str(client._progress_url(cid)) == str(url)
+        assert client._poll_urls[cid] is url
+        sim.finish(cid)
+        assert (await client.get_progress(cid)).is_terminal
+        assert cid not in client._poll_urls  # no more polls expected: nothing kept
+
+
+@pytest.mark.anyio
+async def test_a_failed_poll_keeps_no_url_and_the_table_is_bounded() -> None:
+    """A poll that fails drops its command's URL; the table never exceeds its bound."""
+    async with ManagerSimulator() as sim, Client(sim.url) as client:
+        with pytest.raises(UnknownCommandError):
+            await client.get_progress(999)
+        assert 999 not in client._poll_urls
+        for other in range(10_000, 10_000 + _POLL_URLS_KEPT + 1):
+            client._poll_url(other)
+        assert len(client._poll_urls) <= _POLL_URLS_KEPT
 
 
 @pytest.mark.anyio
