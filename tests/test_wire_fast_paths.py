@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from cmdprogress import Client
+from cmdprogress import BasicAuth, Client
 from cmdprogress._client import _POLL_URLS_KEPT
 from cmdprogress._pacing import BETA, WINDOW, Pacer
 from cmdprogress.exceptions import MalformedResponseError, UnknownCommandError
@@ -64,6 +64,22 @@ async def test_a_malformed_answer_names_its_url_as_text() -> None:
         assert isinstance(info.value.url, str)
         assert info.value.command_id == cid
         assert client.stats.errors == 1
+
+
+@pytest.mark.anyio
+async def test_a_session_that_expires_between_polls_logs_in_again() -> None:
+    """With a login, the poll's URL object and the session bookkeeping survive an expiry."""
+    async with ManagerSimulator(auth="basic") as sim:
+        cid = sim.add_command(manual())
+        auth = BasicAuth(sim.username, sim.password)
+        async with Client(sim.url, auth=auth) as client:
+            first = await client.get_progress(cid)
+            url = client._poll_urls[cid]
+            sim.expire_sessions()
+            sim.advance(cid)
+            assert await client.get_progress(cid) != first
+            assert client._poll_urls[cid] is url
+            assert sim.stats.logins_ok == 2
 
 
 class _Clock:
