@@ -334,7 +334,19 @@ def by_layer(profile: cProfile.Profile) -> dict[str, float]:
     return out
 
 
-_MODULES = ("_http", "_client", "_convert", "_watch", "_cadence", "_pacing", "_models")
+_MODULES = (
+    "_http",
+    "_exchange",
+    "_redirects",
+    "_client",
+    "_convert",
+    "_scheduler",
+    "_watcher",
+    "_mailbox",
+    "_cadence",
+    "_pacing",
+    "_models",
+)
 
 
 def by_module(profile: cProfile.Profile, requests: int) -> dict[str, float]:
