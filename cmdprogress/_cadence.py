@@ -163,17 +163,20 @@ class Cadence:
         old: CommandProgress | None,
         new: CommandProgress,
         rng: random.Random,
+        *,
+        changed: bool | None = None,
     ) -> float:
         """Record ``new``, answered at ``now`` to the poll sent at ``sent``; return the delay.
 
         ``old`` is the previous answer (``None`` on the first poll); ``rng``
-        draws the jitter. The result is within ``[interval, max_interval]``.
+        draws the jitter; ``changed``, if given, is ``new != old`` (the engine
+        has compared them already). The result is within ``[interval, max_interval]``.
         """
         prev = self._sent
         self._sent = sent
         if old is None:
             self._changed_at = sent
-        elif new != old:
+        elif changed if changed is not None else new != old:
             changed = 0.5 * (prev + now)
             # The next change of a command whose pace is unknown is looked for
             # on the scale of the last one: resume the back-off there (with no

@@ -131,10 +131,15 @@ class _Inbox:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def deliver(self, cid: int, p: CommandProgress) -> None:
-        """Queue ``p`` for command ``cid`` unless this watcher already has it."""
+    def deliver(self, cid: int, p: CommandProgress, unlike: CommandProgress | None = None) -> None:
+        """Queue ``p`` for command ``cid`` unless this watcher already has it.
+
+        ``unlike``: a snapshot the caller knows differs from ``p`` (the
+        engine's previous one); a watcher whose last is that very object gets
+        ``p`` without comparing the two again.
+        """
         last = self.last.get(cid)
-        if last == p:
+        if last is not unlike and last == p:
             return
         if p.is_terminal:
             self.last.pop(cid, None)

@@ -491,8 +491,11 @@ class Engine:
 
     def _on_snapshot(self, cmd: _Command, p: CommandProgress, now: float, elapsed: float) -> None:
         cmd.failures = None
-        changed = p is not cmd.last and p != cmd.last  # `is`: a repeated body, not decoded
-        delay = cmd.cadence.next_delay(self.policy, now - elapsed, now, cmd.last, p, self._random)
+        last = cmd.last
+        changed = p is not last and p != last  # `is`: a repeated body, not decoded
+        delay = cmd.cadence.next_delay(
+            self.policy, now - elapsed, now, last, p, self._random, changed=changed
+        )
         delay = self._paced(cmd, delay)
         if self._listeners:
             self._listeners.emit(WatchEvent("poll", cmd.cid, progress=p, elapsed=elapsed))
@@ -502,8 +505,10 @@ class Engine:
             self.stats.changes += 1
             if self._listeners:
                 self._listeners.emit(WatchEvent("change", cmd.cid, progress=p))
-            for inbox in list(cmd.watchers):
-                inbox.deliver(cmd.cid, p)
+            # Delivering never changes cmd.watchers (it only queues and wakes: the
+            # consumer runs later), so the dict is iterated as it is.
+            for inbox in cmd.watchers:
+                inbox.deliver(cmd.cid, p, last)
             if p.is_terminal:
                 log.debug("command %d: %s, watch ends", cmd.cid, p.state.value)
                 self.stats.terminal += 1

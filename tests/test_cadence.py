@@ -230,6 +230,36 @@ def test_delay_always_within_interval_and_max_interval(
         old = new
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.floats(min_value=0.01, max_value=20.0),
+            st.sampled_from([NEW, RUN, RUN, RUN, DONE]),
+            st.sampled_from([10.0, 10.0, 20.0, 30.0, 35.0]),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_a_change_passed_in_gives_the_same_delays_as_one_compared_here(
+    steps: list[tuple[float, CommandState, float]],
+) -> None:
+    """``changed=`` (the engine's own comparison) gives the delays ``new != old`` gives."""
+    policy = PollPolicy(interval=0.5, max_interval=7.0, backoff=1.5, jitter=0.1)
+    told, compared = Cadence(), Cadence()
+    rng_told, rng_compared = random.Random(5), random.Random(5)
+    t, old = 0.0, None
+    for gap, state, progress in steps:
+        t += gap
+        new = snap(state, progress)
+        changed = old is None or new != old
+        a = told.next_delay(policy, t, t + 0.01, old, new, rng_told, changed=changed)
+        b = compared.next_delay(policy, t, t + 0.01, old, new, rng_compared)
+        assert a == b
+        old = new
+
+
 def _bounds_by_definition(marks: list[float], nxt: float) -> tuple[float, float, float, float]:
     """The pairwise bounds written as the module docstring states them (max / min)."""
     lo, hi, pmin, pmax = -float("inf"), float("inf"), 0.0, float("inf")

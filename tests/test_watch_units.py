@@ -72,6 +72,22 @@ def test_since_suppresses_the_snapshot_already_seen() -> None:
     assert drain(inbox) == [(1, snap(1, RUN, 60))]
 
 
+def test_a_known_change_is_compared_only_for_a_watcher_holding_something_else() -> None:
+    """``unlike`` skips the comparison for a watcher whose last is that object, not for others."""
+    previous, new = snap(1, RUN, 10), snap(1, RUN, 20)
+    behind = _Inbox()
+    behind.last[1] = previous
+    behind.deliver(1, new, previous)
+    assert drain(behind) == [(1, new)]
+    resumed = _Inbox()  # resumed from a snapshot equal to `new` (another object)
+    resumed.last[1] = snap(1, RUN, 20)
+    resumed.deliver(1, new, previous)
+    assert drain(resumed) == []
+    fresh = _Inbox()
+    fresh.deliver(1, new, previous)
+    assert drain(fresh) == [(1, new)]
+
+
 def test_commands_are_served_round_robin_in_order_per_command() -> None:
     """Several commands interleave fairly; each keeps its own order."""
     inbox = _Inbox()
