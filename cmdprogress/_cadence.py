@@ -97,6 +97,7 @@ MOVING = 1 / 3
 """The longest wait of an ``IN_PROGRESS`` command with no change predicted, x ``max_interval``."""
 
 _INF = math.inf
+_IN_PROGRESS = CommandState.IN_PROGRESS
 
 
 class Cadence:
@@ -177,24 +178,24 @@ class Cadence:
         if old is None:
             self._changed_at = sent
         elif changed if changed is not None else new != old:
-            changed = 0.5 * (prev + now)
+            at = 0.5 * (prev + now)
             # The next change of a command whose pace is unknown is looked for
             # on the scale of the last one: resume the back-off there (with no
             # back-off asked for, the delay stays at interval).
-            took = changed - self._changed_at
+            took = at - self._changed_at
             self._delay = RESTART * took / policy.backoff if policy.backoff > 1 else 0.0
-            self._changed_at = changed
-            if new.state is CommandState.IN_PROGRESS:
+            self._changed_at = at
+            if new.state is _IN_PROGRESS:
                 self._on_change(prev, now, old, new)
             else:
                 self._reset_run()
-        self._moving = new.state is CommandState.IN_PROGRESS
+        self._moving = new.state is _IN_PROGRESS
         return self._plan(policy, now, rng)
 
     def _on_change(self, a: float, b: float, old: CommandProgress, new: CommandProgress) -> None:
         """A change of a moving command happened in ``(a, b]``: update the estimates."""
         marks = self._marks
-        if not marks or old.state is not CommandState.IN_PROGRESS:
+        if not marks or old.state is not _IN_PROGRESS:
             self._reset_run()
             marks.extend((0.0, a, b))
             self._run_at = 0.5 * (a + b)
@@ -205,7 +206,11 @@ class Cadence:
         if step > _MIN_QUANTUM:  # ignore float noise: it would make step / q explode
             q = self._quantum
             if q > 0:
-                m = max(1, min(_MAX_SKIPPED, round(step / q)))
+                m = round(step / q)
+                if m < 1:
+                    m = 1
+                elif m > _MAX_SKIPPED:
+                    m = _MAX_SKIPPED
             if q == 0 or step < q:
                 self._quantum = step
         index = marks[-3] + m
@@ -273,30 +278,39 @@ def _bounds(marks: array.array[float], nxt: float) -> tuple[float, float, float,
     returned (for a line through intervals, the pairs give the exact bounds).
     ``lo > hi`` or ``pmin > pmax`` means no even spacing fits the marks.
     """
-    # On every change of a moving command (28 pairs at KEEP = 8): plain comparisons
-    # instead of max() / min() calls (the same results: each keeps the current value
-    # unless the new one is strictly beyond it) over a list copy, ~3x faster.
+    # Run on every change of a moving command (28 pairs at KEEP = 8), so:
+    # - for each later mark j, the tightest period bounds over the earlier marks i
+    #   come first, then one extrapolation from j: ``aj + ahead * p`` only grows with
+    #   p (``ahead`` > 0, and rounding keeps the order), so extrapolating with the
+    #   largest p_lo gives exactly the largest of the pairs' extrapolations (and the
+    #   smallest p_hi the smallest);
+    # - comparisons instead of max() / min() calls (each keeps the current value
+    #   unless the new one is strictly beyond it: the same floats), over a list copy.
     lo, hi, pmin, pmax = -_INF, _INF, 0.0, _INF
     m = marks.tolist()
     count = len(m)
-    for i in range(0, count - 3, 3):
-        ki, ai, bi = m[i], m[i + 1], m[i + 2]
-        for j in range(i + 3, count, 3):
-            kj = m[j]
-            aj = m[j + 1]
-            bj = m[j + 2]
-            d = kj - ki
-            p_lo = (aj - bi) / d
-            p_hi = (bj - ai) / d
-            if p_lo > pmin:
-                pmin = p_lo
-            if p_hi < pmax:
-                pmax = p_hi
-            ahead = nxt - kj
-            x = aj + ahead * p_lo
-            if x > lo:
-                lo = x
-            x = bj + ahead * p_hi
-            if x < hi:
-                hi = x
+    for j in range(3, count, 3):
+        kj = m[j]
+        aj = m[j + 1]
+        bj = m[j + 2]
+        p_lo, p_hi = -_INF, _INF
+        for i in range(0, j, 3):
+            d = kj - m[i]
+            p = (aj - m[i + 2]) / d
+            if p > p_lo:
+                p_lo = p
+            p = (bj - m[i + 1]) / d
+            if p < p_hi:
+                p_hi = p
+        if p_lo > pmin:
+            pmin = p_lo
+        if p_hi < pmax:
+            pmax = p_hi
+        ahead = nxt - kj
+        x = aj + ahead * p_lo
+        if x > lo:
+            lo = x
+        x = bj + ahead * p_hi
+        if x < hi:
+            hi = x
     return lo, hi, pmin, pmax
