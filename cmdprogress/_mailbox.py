@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 import attrs
 
 from ._events import WatchStats
-from ._models import CommandProgress
+from ._models import CommandProgress, CommandState
 
 if TYPE_CHECKING:
     import asyncio
@@ -40,6 +40,7 @@ _SNAPSHOT_BYTES: Final = 640
 _ENTRY_BYTES: Final = 160
 _ERROR_BYTES: Final = 4096
 _Item: TypeAlias = CommandProgress | Exception
+_TERMINAL: Final = frozenset(s for s in CommandState if s.is_terminal)
 
 
 def _footprint(item: _Item) -> int:
@@ -54,37 +55,27 @@ def _footprint(item: _Item) -> int:
     size = _SNAPSHOT_BYTES + len(p.error_description) + len(p.raw_state)
     steps = p.steps
     if steps:
-        size += len(steps) * _ENTRY_BYTES + sum([len(s.name) + len(s.description) for s in steps])
+        size += len(steps) * _ENTRY_BYTES
+        for s in steps:
+            size += len(s.name) + len(s.description)
     failed = p.failed_entities
     if failed:
-        size += len(failed) * _ENTRY_BYTES + sum(
-            [len(f.entity) + len(f.operation_type) for f in failed]
-        )
+        size += len(failed) * _ENTRY_BYTES
+        for f in failed:
+            size += len(f.entity) + len(f.operation_type)
     return size
 
 
 class _Entry:
-    """One item waiting in a mailbox, its footprint, and the entries dropped just before it."""
+    """One item waiting in a mailbox: its footprint, the entries dropped just before it,
+    and whether it is the command's first snapshot for this watcher (never coalesced)."""
 
-    __slots__ = ("item", "missed", "size")
+    __slots__ = ("first", "item", "missed", "size")
 
-    def __init__(self, item: _Item, size: int) -> None:
+    def __init__(self, item: _Item, size: int, first: bool = False) -> None:
         self.item = item
         self.size = size
         self.missed = 0
-
-
-class _Queue:
-    """The entries of one command waiting for one watcher, oldest first.
-
-    ``first``: the head is the command's first snapshot for this watcher (never coalesced).
-    """
-
-    __slots__ = ("bytes", "entries", "first")
-
-    def __init__(self, entry: _Entry, first: bool) -> None:
-        self.entries: collections.deque[_Entry] = collections.deque((entry,))
-        self.bytes = entry.size
         self.first = first
 
 
@@ -119,7 +110,8 @@ class _Inbox:
     def __init__(self, stats: WatchStats | None = None) -> None:
         self.active: set[int] = set()  # ids registered with the engine
         self.last: dict[int, CommandProgress | None] = {}  # last delivered (or since)
-        self.pending: dict[int, _Queue] = {}
+        # Per command, its entries oldest first.
+        self.pending: dict[int, collections.deque[_Entry]] = {}
         self.bytes = 0  # the footprint of everything pending
         self.ready: collections.deque[int] = collections.deque()
         self.waiter: asyncio.Future[None] | None = None  # the consumer waiting, if any
@@ -141,7 +133,7 @@ class _Inbox:
         last = self.last.get(cid)
         if last is not unlike and last == p:
             return
-        if p.is_terminal:
+        if p.state in _TERMINAL:
             self.last.pop(cid, None)
             self.active.discard(cid)
         else:
@@ -160,67 +152,62 @@ class _Inbox:
         self.bytes += size
         q = self.pending.get(cid)
         if q is None:
-            self.pending[cid] = _Queue(_Entry(item, size), first)
+            self.pending[cid] = collections.deque((_Entry(item, size, first),))
             self.ready.append(cid)
             self._wake()
             return
-        q.bytes += size
-        entries = q.entries
-        tail = entries[-1]
+        tail = q[-1]
         previous = tail.item
         if (
             isinstance(item, CommandProgress)
             and isinstance(previous, CommandProgress)
-            and not previous.is_terminal
+            and not tail.first
             and previous.state is item.state
+            and previous.state not in _TERMINAL
             and previous.raw_state == item.raw_state
-            and not (q.first and len(entries) == 1)
         ):
             self.bytes -= tail.size
-            q.bytes -= tail.size
             tail.item = item
             tail.size = size
             self.stats.coalesced += 1
         else:
-            entries.append(_Entry(item, size))
+            q.append(_Entry(item, size))
             if (
                 self.bytes > MAX_PENDING_BYTES
                 and isinstance(item, CommandProgress)
-                and not item.is_terminal
+                and item.state not in _TERMINAL
             ):
                 self._shed(q)
         self._wake()
 
-    def _shed(self, q: _Queue) -> None:
+    def _shed(self, q: collections.deque[_Entry]) -> None:
         """Drop ``q``'s oldest entries after its head until the mailbox fits its budget.
 
         Only non-terminal snapshots lie between the head and the newest entry, so
         the entry after a dropped one is a snapshot: it carries the gap.
         """
-        entries = q.entries
-        while self.bytes > MAX_PENDING_BYTES and len(entries) > 2:
-            dropped = entries[1]
-            del entries[1]
-            entries[1].missed += dropped.missed + 1
+        while self.bytes > MAX_PENDING_BYTES and len(q) > 2:
+            dropped = q[1]
+            del q[1]
+            q[1].missed += dropped.missed + 1
             self.bytes -= dropped.size
-            q.bytes -= dropped.size
             self.stats.overflowed += 1
 
     def pop(self) -> tuple[int, _Item] | None:
         """Take the next item, round-robin across commands; ``None`` if nothing waits."""
-        while self.ready:
-            cid = self.ready.popleft()
-            q = self.pending.get(cid)
+        ready = self.ready
+        pending = self.pending
+        while ready:
+            cid = ready.popleft()
+            q = pending.get(cid)
             if q is None:
                 continue
-            entry = q.entries.popleft()
-            q.first = False
-            q.bytes -= entry.size
+            entry = q.popleft()
             self.bytes -= entry.size
-            if q.entries:
-                self.ready.append(cid)
+            if q:
+                ready.append(cid)
             else:
-                del self.pending[cid]
+                del pending[cid]
             item = entry.item
             if entry.missed and isinstance(item, CommandProgress):
                 item = attrs.evolve(item, missed=entry.missed)
@@ -233,7 +220,7 @@ class _Inbox:
         self.last.pop(cid, None)
         q = self.pending.pop(cid, None)
         if q is not None:
-            self.bytes -= q.bytes
+            self.bytes -= sum([entry.size for entry in q])
 
     def clear(self) -> None:
         """Forget every pending item."""

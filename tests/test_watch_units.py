@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from cmdprogress import CommandProgress, CommandState
 from cmdprogress._events import WatchStats
 from cmdprogress._mailbox import MAX_PENDING_BYTES, _footprint, _Inbox
@@ -181,3 +184,36 @@ def test_drop_forgets_pending_items() -> None:
     inbox.deliver(2, snap(2, RUN, 5))
     inbox.drop(1)
     assert [cid for cid, _ in drain(inbox)] == [2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["deliver", "deliver", "deliver", "fail", "pop", "drop"]),
+            st.integers(1, 3),
+            st.sampled_from([NEW, RUN, RUN, DONE]),
+            st.integers(0, 5),
+        ),
+        max_size=60,
+    )
+)
+def test_the_byte_count_is_the_footprint_of_what_waits(
+    ops: list[tuple[str, int, CommandState, int]],
+) -> None:
+    """Whatever is queued, coalesced, read or dropped, ``bytes`` sums what still waits."""
+    inbox = _Inbox()
+    for op, cid, state, progress in ops:
+        if op == "deliver":
+            inbox.deliver(cid, snap(cid, state, 10.0 * progress))
+        elif op == "fail":
+            inbox.fail(cid, UnknownCommandError("gone", status=404, command_id=cid))
+        elif op == "pop":
+            inbox.pop()
+        else:
+            inbox.drop(cid)
+        waiting = [entry for q in inbox.pending.values() for entry in q]
+        assert all(entry.size == _footprint(entry.item) for entry in waiting)
+        assert inbox.bytes == sum(entry.size for entry in waiting)
+    drain(inbox)
+    assert inbox.bytes == 0
