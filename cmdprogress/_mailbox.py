@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from .exceptions import ClientClosedError
 
-__all__ = ["MAX_PENDING_BYTES", "_Inbox", "_footprint"]
+__all__ = ["MAX_PENDING_BYTES", "TERMINAL", "_Inbox", "_footprint"]
 
 MAX_PENDING_BYTES = 4 << 20
 """Estimated bytes of snapshots that may wait for one watcher beyond each command's first
@@ -40,7 +40,8 @@ _SNAPSHOT_BYTES: Final = 640
 _ENTRY_BYTES: Final = 160
 _ERROR_BYTES: Final = 4096
 _Item: TypeAlias = CommandProgress | Exception
-_TERMINAL: Final = frozenset(s for s in CommandState if s.is_terminal)
+TERMINAL: Final = frozenset(s for s in CommandState if s.is_terminal)
+"""The terminal states (``CommandState.is_terminal``), for a quick ``p.state in TERMINAL``."""
 
 
 def _footprint(item: _Item) -> int:
@@ -133,7 +134,7 @@ class _Inbox:
         last = self.last.get(cid)
         if last is not unlike and last == p:
             return
-        if p.state in _TERMINAL:
+        if p.state in TERMINAL:
             self.last.pop(cid, None)
             self.active.discard(cid)
         else:
@@ -163,7 +164,7 @@ class _Inbox:
             and isinstance(previous, CommandProgress)
             and not tail.first
             and previous.state is item.state
-            and previous.state not in _TERMINAL
+            and previous.state not in TERMINAL
             and previous.raw_state == item.raw_state
         ):
             self.bytes -= tail.size
@@ -175,7 +176,7 @@ class _Inbox:
             if (
                 self.bytes > MAX_PENDING_BYTES
                 and isinstance(item, CommandProgress)
-                and item.state not in _TERMINAL
+                and item.state not in TERMINAL
             ):
                 self._shed(q)
         self._wake()

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Final
 
 from ._cadence import Cadence
 from ._events import Listeners, WatchEvent, WatchStats
+from ._mailbox import TERMINAL
 from ._models import CommandProgress
 from ._poll_errors import PollFailures
 from .exceptions import ClientClosedError, CommandStalledError, InvalidArgumentError
@@ -509,7 +510,7 @@ class Engine:
             # consumer runs later), so the dict is iterated as it is.
             for inbox in cmd.watchers:
                 inbox.deliver(cmd.cid, p, last)
-            if p.is_terminal:
+            if p.state in TERMINAL:
                 log.debug("command %d: %s, watch ends", cmd.cid, p.state.value)
                 self.stats.terminal += 1
                 self._drop(cmd)

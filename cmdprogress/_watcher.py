@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from ._checkpoint import make_checkpoint
 from ._ids import validate_command_id, validate_since
-from ._mailbox import _Inbox
+from ._mailbox import TERMINAL, _Inbox
 from ._models import CommandProgress, CommandState
 from .exceptions import ClientClosedError, CommandErrorGroup, CommandFailed
 
@@ -243,14 +243,15 @@ class Watcher(AsyncIterator[CommandProgress]):
         return self
 
     async def __anext__(self) -> CommandProgress:
-        self._start()
+        if not self._started:
+            self._start()
         inbox = self._inbox
         while True:
             nxt = inbox.pop()
             if nxt is not None:
                 cid, item = nxt
                 if isinstance(item, CommandProgress):
-                    if item.is_terminal:
+                    if item.state in TERMINAL:
                         self._owed.pop(cid, None)
                         if self._keep:
                             self.results[cid] = item
