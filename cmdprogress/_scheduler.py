@@ -343,6 +343,30 @@ class Engine:
         if heap[0] is entry:
             self._arm()
 
+    def _requeue(self, cmd: _Command, due: float, now: float) -> _Command | None:
+        """Put ``cmd`` back on the heap for ``due``; take the first command due by ``now``.
+
+        A worker goes from one poll straight to the next due command, so one
+        push-pop of the heap does both. ``None``: nothing was due by ``now``, or
+        what came off the heap was stale (the worker then looks again).
+        """
+        cmd.seq = seq = next(self._seq)
+        entry = (due, seq, cmd.cid)
+        heap = self._heap
+        top = heapq.heappushpop(heap, entry)
+        top_due, top_seq, top_cid = top
+        taken = self._commands.get(top_cid)
+        if taken is None or taken.seq != top_seq:
+            taken = None  # stale: dropped
+        elif top_due <= now:
+            taken.seq = -1
+        else:
+            heapq.heappush(heap, top)
+            taken = None
+        if heap and heap[0] is entry:
+            self._arm()
+        return taken
+
     def _pop_due(self, now: float) -> _Command | None:
         """Take the first command due by ``now`` off the heap (stale entries are discarded)."""
         heap = self._heap
@@ -480,17 +504,23 @@ class Engine:
                 cmd = outcome = None
                 continue
             cmd.poller = None
-            if commands.get(cid) is cmd:
+            polled, cmd = cmd, None
+            if commands.get(cid) is polled:
                 now = clock.time()
                 stats.polls += 1
                 if isinstance(outcome, CommandProgress):
-                    cmd.digest = digest
-                    self._on_snapshot(cmd, outcome, now, now - start)
+                    polled.digest = digest
+                    due = self._on_snapshot(polled, outcome, now, now - start)
                 else:
-                    self._on_error(cmd, outcome, now)
-            cmd = outcome = None
+                    due = self._on_error(polled, outcome, now)
+                if due is not None:
+                    cmd = self._requeue(polled, due, now)
+            outcome = None
 
-    def _on_snapshot(self, cmd: _Command, p: CommandProgress, now: float, elapsed: float) -> None:
+    def _on_snapshot(
+        self, cmd: _Command, p: CommandProgress, now: float, elapsed: float
+    ) -> float | None:
+        """Handle an answer; the time ``cmd`` is due again, ``None`` if its watch ended."""
         cmd.failures = None
         last = cmd.last
         changed = p is not last and p != last  # `is`: a repeated body, not decoded
@@ -516,12 +546,12 @@ class Engine:
                 self._drop(cmd)
                 if self._listeners:
                     self._listeners.emit(WatchEvent("end", cmd.cid, progress=p))
-                return
+                return None
         else:
             stall = self.policy.stall_timeout
             if stall is not None and now - cmd.changed_at >= stall:
                 self._end_with(cmd, CommandStalledError(p, now - cmd.changed_at))
-                return
+                return None
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "command %d: %s %.1f%%%s, next poll in %.3fs",
@@ -531,7 +561,7 @@ class Engine:
                 " (changed)" if changed else "",
                 delay,
             )
-        self._schedule(cmd, now + delay)
+        return now + delay
 
     def _paced(self, cmd: _Command, delay: float) -> float:
         """``delay`` stretched while the polls all cadences ask for exceed the pacer's limit.
@@ -549,14 +579,15 @@ class Engine:
             delay = max(delay, min(delay * stretch, self.policy.max_interval))
         return delay
 
-    def _on_error(self, cmd: _Command, error: Exception, now: float) -> None:
+    def _on_error(self, cmd: _Command, error: Exception, now: float) -> float | None:
+        """Handle a failed poll; the time ``cmd`` is due again, ``None`` if its watch ended."""
         failures = cmd.failures
         if failures is None:
             cmd.failures = failures = PollFailures()
         wait = failures.retry_in(error, now, self.policy, self._max_retry_after)
         if wait is None:
             self._end_with(cmd, error)
-            return
+            return None
         self.stats.retried += 1
         log.debug(
             "command %d: poll failed (%s: %s), trying again in %.3fs",
@@ -567,7 +598,7 @@ class Engine:
         )
         if self._listeners:
             self._listeners.emit(WatchEvent("retry", cmd.cid, error=error))
-        self._schedule(cmd, now + wait)
+        return now + wait
 
     def _end_with(self, cmd: _Command, error: Exception) -> None:
         log.debug("command %d: watch ends with %s: %s", cmd.cid, type(error).__name__, error)

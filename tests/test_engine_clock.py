@@ -10,19 +10,20 @@ what is polled when, so the counts below are exact.
 from __future__ import annotations
 
 import asyncio
+import collections
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
-from cmdprogress import Client, CommandState, PollPolicy, RetryPolicy
+from cmdprogress import Client, CommandProgress, CommandState, PollPolicy, RetryPolicy
 from cmdprogress.exceptions import CommandStalledError, HTTPStatusError
 from cmdprogress.testing import Fault, ManagerSimulator, ManualClock, Timeline
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from cmdprogress import CommandProgress, Watcher, WatchEvent
+    from cmdprogress import Watcher, WatchEvent
 
 pytestmark = pytest.mark.anyio
 
@@ -266,3 +267,71 @@ async def test_two_watchers_of_one_command_cost_one_request_per_poll() -> None:
         assert got["a"] == got["b"]
         assert len(got["a"]) == len(got["c"]) == 5
         assert sim.stats.progress_requests[shared] == sim.stats.progress_requests[alone] == 5
+
+
+class ScriptedPolls:
+    """A poll for the engine itself: each call is recorded and waits until released."""
+
+    def __init__(self) -> None:
+        self.polled: list[int] = []
+        self._called = asyncio.Event()
+        self._release = asyncio.Event()
+
+    async def __call__(
+        self, cid: int, previous: CommandProgress | None, digest: bytes
+    ) -> tuple[CommandProgress, bytes]:
+        self.polled.append(cid)
+        self._called.set()
+        await self._release.wait()
+        self._release.clear()
+        n = len(self.polled)
+        return CommandProgress(cid, CommandState.IN_PROGRESS, total_progress=n), b"%d" % n
+
+    async def started(self, count: int) -> None:
+        """Wait until ``count`` polls have started."""
+        with anyio.fail_after(10):  # a bound for a broken run, not a wait for a result
+            while len(self.polled) < count:
+                self._called.clear()
+                await self._called.wait()
+
+    def answer(self) -> None:
+        """Let the poll in flight answer."""
+        self._release.set()
+
+
+async def test_a_worker_takes_the_next_due_command_itself_and_skips_dropped_ones() -> None:
+    """One worker: a poll that ends hands the worker the next due command (no timer), skips
+    one dropped while it waited on the heap, and leaves one not yet due to the timer."""
+    from cmdprogress._scheduler import Engine
+    from cmdprogress._watcher import Watcher
+
+    clock = ManualClock()
+    polls = ScriptedPolls()
+    engine = Engine(
+        polls,
+        policy=PollPolicy(interval=1.0, max_interval=1.0, backoff=1.0, jitter=0),
+        max_workers=1,
+        poll_stretch=lambda demand: 1.0,
+        max_retry_after=1.0,
+        request_counts=collections.Counter(),
+        clock=clock,
+    )
+    events = Polls()  # each poll's answer is handled, the worker at its next await after it
+    engine.add_listener(events)
+    async with engine, Watcher(engine, [1, 2, 3]) as w:
+        await polls.started(1)  # 1, 2 and 3 are all due at 0; one worker polls 1
+        w.discard(2)  # its heap entry stays, stale, first in line
+        polls.answer()  # 1 is due again at 1.0; the stale 2 is skipped, 3 is due now
+        await polls.started(2)
+        assert polls.polled == [1, 3]
+        polls.answer()  # 3 is due at 1.0 after 1: nothing is due now, the timer takes over
+        await events.until(lambda: events.count("poll") == 2)
+        assert step(clock) == 1.0
+        await polls.started(3)
+        assert clock.next_timer() is None  # the worker is busy: no timer needed
+        polls.answer()  # 3 is due (at 1.0): the worker takes it without a timer
+        await polls.started(4)
+        assert polls.polled == [1, 3, 1, 3]
+        assert clock.next_timer() is None
+        polls.answer()
+        await events.until(lambda: events.count("poll") == 4)
