@@ -324,8 +324,8 @@ class Client:
         transport = self._transport
         if transport is None:
             transport = self._open_transport()
-        path = self._progress_path + str(command_id) + "/progress"
-        url = self._progress_root.with_path(path, encoded=True)
+        tail = str(command_id) + "/progress"
+        url = self._progress_root.with_path(self._progress_path + tail, encoded=True)
         answer = await transport.request(
             "GET", url, command_id=command_id, progress=True, retry_throttled=False
         )
@@ -334,7 +334,7 @@ class Client:
         if new == digest and previous is not None:
             return previous, digest
         try:
-            return decode_progress(command_id, body, url=self._progress_url(command_id)), new
+            return decode_progress(command_id, body, url=self._progress_prefix + tail), new
         except BaseException:
             self.stats.errors += 1
             raise
