@@ -24,6 +24,10 @@ previous one, the consumer drains every snapshot), only ``bare`` and
   watcher around a poll that suspends once and returns the moving simulator's
   decoded snapshots, against a bare loop awaiting the same poll; the difference
   is the engine's own CPU per poll, without the noise of sockets and a server.
+  ``--part engine`` (or ``bare``) runs one side only: under
+  ``valgrind --tool=callgrind`` with a fixed ``PYTHONHASHSEED``, the difference
+  of the instructions of two runs of different ``--requests`` is the
+  instructions per poll, exact on a loaded machine.
 """
 
 from __future__ import annotations
@@ -193,7 +197,7 @@ async def _profile(sim: SimInfo, server: Any, conc: int, total: int) -> None:
     print(s.getvalue())
 
 
-def _engine_only(concs: list[int], total: int, rounds: int, profile: bool) -> None:
+def _engine_only(concs: list[int], total: int, rounds: int, profile: bool, part: str) -> None:
     import collections
 
     from cmdprogress import PollPolicy
@@ -284,9 +288,9 @@ def _engine_only(concs: list[int], total: int, rounds: int, profile: bool) -> No
         for _ in range(rounds):
             for c in concs:
                 gc.collect()
-                b = await bare(c)
+                b = await bare(c) if part != "engine" else 0.0
                 gc.collect()
-                e = await engine(c)
+                e = await engine(c) if part != "bare" else 0.0
                 res[c].append((b, e))
         for c in concs:
             diff = [1e6 * (e - b) / total for b, e in res[c]]
@@ -311,6 +315,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--gc-freeze", action="store_true")
     p.add_argument("--variants", default="bare,watch_many", help="bare first; also get_progress")
     p.add_argument("--engine-only", action="store_true")
+    p.add_argument(
+        "--part",
+        choices=("both", "bare", "engine"),
+        default="both",
+        help="with --engine-only: run only one side (to count instructions with callgrind)",
+    )
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--url", default="", help=argparse.SUPPRESS)
     p.add_argument("--pid", type=int, default=0, help=argparse.SUPPRESS)
@@ -318,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     concs = [int(c) for c in args.conc.split(",")]
     if args.engine_only:
-        _engine_only(concs, args.requests, args.rounds, bool(args.profile))
+        _engine_only(concs, args.requests, args.rounds, bool(args.profile), args.part)
         return 0
     if args.child:
         ids = [int(i) for i in args.ids.split(",")]

@@ -40,8 +40,9 @@ _SNAPSHOT_BYTES: Final = 640
 _ENTRY_BYTES: Final = 160
 _ERROR_BYTES: Final = 4096
 _Item: TypeAlias = CommandProgress | Exception
-TERMINAL: Final = frozenset(s for s in CommandState if s.is_terminal)
-"""The terminal states (``CommandState.is_terminal``), for a quick ``p.state in TERMINAL``."""
+TERMINAL: Final = tuple(s for s in CommandState if s.is_terminal)
+"""The terminal states (``CommandState.is_terminal``), for a quick ``p.state in TERMINAL``
+(a tuple: members are found by identity, where a set would call ``Enum.__hash__``)."""
 
 
 def _footprint(item: _Item) -> int:

@@ -10,7 +10,7 @@ The model
   a single loop timer, set for the earliest due time, hands them what falls
   due (no hop through a queue, no task per command). A command is polled
   once per due time however many watchers it has; nothing is polled for a
-  command nobody watches. Cost per poll: one heap push and pop (O(log n)); an
+  command nobody watches. Cost per poll: one heap push-pop (O(log n)); an
   answer whose body is identical to the previous one is not decoded again.
 - **Cadence.** The first poll of a command is immediate; after each answer
   the command's :class:`~cmdprogress._cadence.Cadence` gives the delay to the
