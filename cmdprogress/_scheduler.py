@@ -14,14 +14,10 @@ The model
   answer whose body is identical to the previous one is not decoded again.
 - **Cadence.** The first poll of a command is immediate; after each answer
   the command's :class:`~cmdprogress._cadence.Cadence` gives the delay to the
-  next one (see that module): back-off from ``interval`` towards
-  ``max_interval`` while the command is not moving; while it moves steadily,
-  polls aimed just after the instant its next change is due, estimated from
-  when the last few changes were seen; an early look for the end; jitter.
-  Requests also pass the client's :class:`~cmdprogress._pacing.Pacer` (the
-  rate limit learned from 429/503 answers, a ceiling); while the polls the
-  cadences ask for exceed that limit, every delay is stretched by the same
-  factor (up to ``max_interval``), so polls are what slows down.
+  next one (that module states the rule). While the polls the cadences ask
+  for exceed the limit of the client's :class:`~cmdprogress._pacing.Pacer`
+  (learned from 429/503 answers), every delay is stretched by the same factor
+  (up to ``max_interval``), so polls are what slows down.
 - **Stopping.** A command nobody watches any more is dropped from the heap
   and its poll in flight, if any, is cancelled.
 - **Errors** are per command (:mod:`cmdprogress._poll_errors` decides which
@@ -344,12 +340,8 @@ class Engine:
             self._arm()
 
     def _requeue(self, cmd: _Command, due: float, now: float) -> _Command | None:
-        """Put ``cmd`` back on the heap for ``due``; take the first command due by ``now``.
-
-        A worker goes from one poll straight to the next due command, so one
-        push-pop of the heap does both. ``None``: nothing was due by ``now``, or
-        what came off the heap was stale (the worker then looks again).
-        """
+        """Put ``cmd`` back on the heap for ``due`` and take the first command due by ``now``,
+        in one push-pop; ``None``: none was due, or the entry taken off was stale."""
         cmd.seq = seq = next(self._seq)
         entry = (due, seq, cmd.cid)
         heap = self._heap
@@ -367,22 +359,27 @@ class Engine:
             self._arm()
         return taken
 
-    def _pop_due(self, now: float) -> _Command | None:
-        """Take the first command due by ``now`` off the heap (stale entries are discarded)."""
+    def _earliest(self) -> tuple[float, _Command] | None:
+        """The earliest due time and its command (stale heap entries are discarded)."""
         heap = self._heap
         commands = self._commands
         while heap:
             due, seq, cid = heap[0]
             cmd = commands.get(cid)
-            if cmd is None or cmd.seq != seq:
-                heapq.heappop(heap)
-            elif due > now:
-                return None
-            else:
-                heapq.heappop(heap)
-                cmd.seq = -1
-                return cmd
+            if cmd is not None and cmd.seq == seq:
+                return due, cmd
+            heapq.heappop(heap)
         return None
+
+    def _pop_due(self, now: float) -> _Command | None:
+        """Take the first command due by ``now`` off the heap."""
+        first = self._earliest()
+        if first is None or first[0] > now:
+            return None
+        heapq.heappop(self._heap)
+        cmd = first[1]
+        cmd.seq = -1
+        return cmd
 
     def _arm(self) -> None:
         """Set the timer for the earliest due command, if a worker could take it then.
@@ -392,16 +389,10 @@ class Engine:
         """
         if not self._open or (not self._idle and self._workers >= self._max_workers):
             return
-        heap = self._heap
-        commands = self._commands
-        while heap:
-            due, seq, cid = heap[0]
-            cmd = commands.get(cid)
-            if cmd is not None and cmd.seq == seq:
-                break
-            heapq.heappop(heap)
-        else:
+        first = self._earliest()
+        if first is None:
             return
+        due = first[0]
         timer = self._timer
         if timer is not None:
             if self._timer_due <= due:
@@ -446,10 +437,8 @@ class Engine:
         self._arm()
 
     async def _worker(self, cmd: _Command | None) -> None:
-        """Poll due commands one after the other; wait on a future while none is due.
-
-        One poll is inlined here, not a coroutine of its own: this is the engine's hot loop.
-        """
+        """Poll due commands one after the other, each poll inlined (the engine's hot loop);
+        wait on a future while none is due."""
         assert self._loop is not None
         assert self._clock is not None
         loop = self._loop
