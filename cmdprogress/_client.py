@@ -300,8 +300,8 @@ class Client:
         aiohttp reads a URL's host, port and origin on every request, and yarl
         computes them once per URL object; reusing the object spares that.
         :meth:`get_progress` drops it once the command ended (or the poll
-        failed); at most :data:`_POLL_URLS_KEPT` are kept, then the table
-        starts again.
+        failed), the engine's :meth:`_poll_progress` once it ended; at most
+        :data:`_POLL_URLS_KEPT` are kept, then the table starts again.
         """
         urls = self._poll_urls
         url = urls.get(command_id)
@@ -324,8 +324,7 @@ class Client:
         transport = self._transport
         if transport is None:
             transport = self._open_transport()
-        tail = str(command_id) + "/progress"
-        url = self._progress_root.with_path(self._progress_path + tail, encoded=True)
+        url = self._poll_url(command_id)
         answer = await transport.request(
             "GET", url, command_id=command_id, progress=True, retry_throttled=False
         )
@@ -334,10 +333,14 @@ class Client:
         if new == digest and previous is not None:
             return previous, digest
         try:
-            return decode_progress(command_id, body, url=self._progress_prefix + tail), new
+            progress = decode_progress(command_id, body, url=url)
         except BaseException:
             self.stats.errors += 1
             raise
+        state = progress.state
+        if state is _COMPLETE or state is _FAILED:
+            self._poll_urls.pop(command_id, None)  # its last poll: the URL is not kept
+        return progress, new
 
     # -- actions ------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import anyio
 import pytest
 
 from cmdprogress import Client
+from cmdprogress.exceptions import MalformedResponseError
 from cmdprogress.testing import Fault, ManagerSimulator, Timeline
 
 
@@ -41,6 +42,29 @@ async def test_a_digest_without_its_snapshot_is_decoded() -> None:
         fresh, _ = await client._poll_progress(cid, None, digest)
         assert fresh == first
         assert fresh is not first
+
+
+@pytest.mark.anyio
+async def test_the_engine_polls_a_command_through_one_url_object_until_it_ends() -> None:
+    """The engine's poll reuses the command's URL object; its terminal answer drops it; an
+    undecodable answer still names the URL as text."""
+    async with ManagerSimulator() as sim, Client(sim.url) as client:
+        cid = sim.add_command(manual())
+        first, digest = await client._poll_progress(cid, None, b"")
+        url = client._poll_urls[cid]
+        sim.advance(cid)
+        moved, digest = await client._poll_progress(cid, first, digest)
+        assert moved != first
+        assert client._poll_urls[cid] is url
+        sim.faults.inject(Fault.malformed_json(), times=1, command_id=cid)
+        with pytest.raises(MalformedResponseError) as info:
+            await client._poll_progress(cid, moved, digest)
+        assert info.value.url == f"{sim.url}/web/v1/common/command/{cid}/progress"
+        assert client._poll_urls[cid] is url  # a failed poll is tried again: kept
+        sim.finish(cid)
+        last, _ = await client._poll_progress(cid, moved, digest)
+        assert last.is_terminal
+        assert cid not in client._poll_urls  # no more polls: nothing kept
 
 
 @pytest.mark.anyio
