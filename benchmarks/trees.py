@@ -37,6 +37,7 @@ from ._sim import start_sim
 HERE = Path(__file__).resolve().parent
 CLIENT = HERE / "_tree_client.py"
 TITLE = "9. Two versions side by side (`python -m benchmarks.trees`)"
+"""The default section title; ``--title`` names another (one section per comparison)."""
 
 
 def _version(python: str) -> str:
@@ -99,19 +100,28 @@ def _cpu(run: dict[str, Any]) -> float:
     return float(1e6 * run["cpu"] / run["requests"])
 
 
+def _middle_half(values: list[float]) -> str:
+    """The 25th to 75th percentile of ``values``: how far one round's ratio may be trusted."""
+    if len(values) < 4:
+        return "-"
+    q = statistics.quantiles(values, n=4)
+    return f"{q[0]:.2f}-{q[2]:.2f}x"
+
+
 def table(runs: dict[tuple[str, int, str, str], list[dict[str, Any]]]) -> list[str]:
     """The markdown rows: medians, paired ratios to bare, candidate / baseline."""
     rows = [
         "| workload: variant @ concurrency | side | requests/s | x bare, paired | "
-        "client CPU us/request | x bare, paired | candidate / baseline (req/s, CPU) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "client CPU us/request | x bare, paired | candidate / baseline (req/s, CPU) | "
+        "CPU candidate / baseline, middle half of the rounds |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     keys = sorted({(w, c) for (w, c, _, _) in runs}, key=lambda k: (k[0] != "frozen", k[1]))
     for workload, conc in keys:
         bare = runs[(workload, conc, "bare", "bare")]
         rows.append(
             f"| {workload}: bare @ {conc} | - | {statistics.median(map(_rps, bare)):,.0f} | 1 | "
-            f"{statistics.median(map(_cpu, bare)):.1f} | 1 | |"
+            f"{statistics.median(map(_cpu, bare)):.1f} | 1 | | |"
         )
         for variant in ("get_progress", "watch_many"):
             base = runs[(workload, conc, variant, "baseline")]
@@ -123,27 +133,26 @@ def table(runs: dict[tuple[str, int, str, str], list[dict[str, Any]]]) -> list[s
                 cpu_x = statistics.median(
                     _cpu(m) / _cpu(b) for m, b in zip(mine, bare, strict=True)
                 )
-                vs = ""
+                vs = spread = ""
                 if side == "candidate":
                     r = statistics.median(
                         _rps(c) / _rps(b) for c, b in zip(cand, base, strict=True)
                     )
-                    c_ = statistics.median(
-                        _cpu(c) / _cpu(b) for c, b in zip(cand, base, strict=True)
-                    )
-                    vs = f"{r:.3f}x, {c_:.3f}x"
+                    cpus = [_cpu(c) / _cpu(b) for c, b in zip(cand, base, strict=True)]
+                    vs = f"{r:.3f}x, {statistics.median(cpus):.3f}x"
+                    spread = _middle_half(cpus)
                 rows.append(
                     f"| {workload}: {variant} @ {conc} | {side} | "
                     f"{statistics.median(map(_rps, mine)):,.0f} | {rps_x:.3f} | "
-                    f"{statistics.median(map(_cpu, mine)):.1f} | {cpu_x:.3f} | {vs} |"
+                    f"{statistics.median(map(_cpu, mine)):.1f} | {cpu_x:.3f} | {vs} | {spread} |"
                 )
     return rows
 
 
 def write_section(out: Path, lines: list[str]) -> None:
-    """Replace (or append) this part's section of ``out``; every other section stays."""
+    """Replace (or append) the section ``lines`` starts with in ``out``; every other stays."""
     text = out.read_text(encoding="utf-8").splitlines() if out.exists() else []
-    head = f"## {TITLE}"
+    head = lines[0]
     if head in text:
         start = text.index(head)
         end = next((i for i in range(start + 1, len(text)) if text[i].startswith("## ")), len(text))
@@ -168,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=5000)
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--out", type=Path, default=None, help="write the section into this file")
+    p.add_argument("--title", default=TITLE, help="the section's title (one per comparison)")
     args = p.parse_args(argv)
     started = time.perf_counter()
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -181,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     minutes = (time.perf_counter() - started) / 60
     lines = [
-        f"## {TITLE}",
+        f"## {args.title}",
         "",
         f"*baseline*: {args.label_baseline} (`{_version(args.baseline)}`); *candidate*: "
         f"{args.label_candidate} (`{_version(args.candidate)}`). Measured on {when} "
@@ -189,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         "each run a process of its own against one simulator process per workload; "
         "medians over the rounds. *x bare, paired*: each round's figure over the same round's "
         "bare run; *candidate / baseline*: each round's candidate figure over its baseline "
-        "figure (above 1 for requests/s is faster, below 1 for CPU is cheaper).",
+        "figure (above 1 for requests/s is faster, below 1 for CPU is cheaper); the last "
+        "column, the 25th to 75th percentile of those per-round CPU ratios, shows how much "
+        "one round's ratio moves: each run is a fresh process (its own hash seed and memory "
+        "layout), so single rounds differ by several per cent.",
         "",
         *table(runs),
     ]
